@@ -1,0 +1,172 @@
+"""Activations and losses as data: name -> SymPy definition and local derivative.
+
+Each activation is a SymPy function of the pre-activation ``z``; its derivative is
+obtained with ``sympy.diff`` and written in terms of the activation's own output
+``a`` wherever the slides do (``σ'(z) = a(1 − a)``, ``tanh'(z) = 1 − a²``). The
+numeric evaluators are compiled from the same expressions with ``lambdify``, once
+per form, so that every neuron of a layer shares one symbolic form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+
+
+class sigmoid(sp.Function):
+    """The logistic function σ(z) = 1 / (1 + e^{−z}); σ'(z) = σ(z)(1 − σ(z))."""
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    def _eval_rewrite_as_exp(self, z, **kwargs):
+        return 1 / (1 + sp.exp(-z))
+
+
+class relu(sp.Function):
+    """ReLU(z) = max(0, z); its derivative at 0 is a convention (``at_zero``)."""
+
+    nargs = 2  # (z, value of the derivative at 0)
+
+    def fdiff(self, argindex=1):
+        z, at_zero = self.args
+        return sp.Piecewise((1, z > 0), (at_zero, sp.Eq(z, 0)), (0, True))
+
+    def _eval_rewrite_as_Max(self, z, at_zero, **kwargs):
+        return sp.Max(0, z)
+
+
+class leaky_relu(sp.Function):
+    """Leaky ReLU(z) = z for z > 0, α·z otherwise; derivative 1 or α."""
+
+    nargs = 2  # (z, slope α)
+
+    def fdiff(self, argindex=1):
+        z, slope = self.args
+        return sp.Piecewise((1, z > 0), (slope, True))
+
+    def _eval_rewrite_as_Piecewise(self, z, slope, **kwargs):
+        return sp.Piecewise((z, z > 0), (slope * z, True))
+
+
+Z, A = sp.symbols("z a")  # the generic pre-activation and activation of one neuron
+Y = sp.Symbol("y")         # the generic target of one output
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation function.
+
+    Attributes:
+        name: the name used in problem files.
+        function: builds the SymPy function application ``f(z)`` (parameters bound).
+        shown: how the slides write ``f(z)``: ``1/(1 + e^{-z})`` for the sigmoid.
+        elementwise: False for softmax, whose outputs all depend on every input.
+    """
+
+    name: str
+    function: Callable[[sp.Expr, float], sp.Expr]
+    shown: Callable[[sp.Expr, float], sp.Expr]
+    elementwise: bool = True
+
+    def derivative(self, parameter: float = 0.0) -> sp.Expr:
+        """``∂a/∂z`` derived by SymPy, in terms of ``a`` where the output appears."""
+        applied = self.function(Z, parameter)
+        return sp.diff(applied, Z).xreplace({applied: A})
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "sigmoid": Activation(
+        "sigmoid", lambda z, p: sigmoid(z), lambda z, p: sigmoid(z).rewrite(sp.exp)),
+    "tanh": Activation("tanh", lambda z, p: sp.tanh(z), lambda z, p: sp.tanh(z)),
+    "relu": Activation(
+        "relu", lambda z, p: relu(z, sp.Float(p)), lambda z, p: sp.Max(0, z, evaluate=False)),
+    "leaky_relu": Activation(
+        "leaky_relu", lambda z, p: leaky_relu(z, sp.Float(p)),
+        lambda z, p: sp.Max(sp.Float(p) * z, z, evaluate=False)),
+    "linear": Activation("linear", lambda z, p: z, lambda z, p: z),
+    "softmax": Activation("softmax", None, None, elementwise=False),  # see below
+}
+
+
+def softmax_shown(z: sp.Symbol, zs: tuple[sp.Symbol, ...]) -> sp.Expr:
+    """``e^{z_k} / Σ_j e^{z_j}`` written out over the layer's pre-activations."""
+    with sp.evaluate(False):
+        return sp.exp(z) / sp.Add(*[sp.exp(zj) for zj in zs])
+
+
+def softmax_jacobian(a_k: sp.Symbol, a_j: sp.Symbol, same: bool) -> sp.Expr:
+    """``∂a_k/∂z_j = a_k(δ_kj − a_j)``: ``a_k(1 − a_k)`` on the diagonal, ``−a_k a_j`` off it.
+
+    ``tests/test_catalog.py`` checks this against ``sympy.diff`` of the definition.
+    """
+    return a_k * (1 - a_k) if same else -a_k * a_j
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss, written as a sum over outputs of per-output terms.
+
+    Attributes:
+        name: the name used in problem files.
+        term: builds the term of one output from target ``y``, output ``a``, the
+            number of outputs ``k`` and the log base (None for the natural log).
+    """
+
+    name: str
+    term: Callable[[sp.Expr, sp.Expr, int, int | None], sp.Expr]
+
+
+def _log(x: sp.Expr, base: int | None) -> sp.Expr:
+    return sp.log(x) if base is None else sp.log(x, base)
+
+
+def _squared(y: sp.Expr, a: sp.Expr) -> sp.Expr:
+    return sp.Pow(sp.Add(y, -a, evaluate=False), 2, evaluate=False)
+
+
+LOSSES: dict[str, Loss] = {
+    "mse": Loss("mse", lambda y, a, k, base: _squared(y, a) if k == 1
+                else sp.Mul(sp.Rational(1, k), _squared(y, a), evaluate=False)),
+    "sse": Loss("sse", lambda y, a, k, base: _squared(y, a)),
+    "half_sse": Loss("half_sse", lambda y, a, k, base:
+                     sp.Mul(sp.Rational(1, 2), _squared(y, a), evaluate=False)),
+    "bce": Loss("bce", lambda y, a, k, base: -(y * _log(a, base) + (1 - y) * _log(1 - a, base))),
+    "cce": Loss("cce", lambda y, a, k, base: -y * _log(a, base)),
+}
+
+
+def loss_term(name: str, k: int, base: int | None) -> sp.Expr:
+    """The generic per-output loss term in ``Y`` and ``A``."""
+    return LOSSES[name].term(Y, A, k, base)
+
+
+def loss_derivative(name: str, k: int, base: int | None) -> sp.Expr:
+    """``∂term/∂a`` of the generic loss term, derived by SymPy."""
+    return sp.diff(loss_term(name, k, base), A)
+
+
+_NUMERIC = {
+    "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # overflow-free σ
+    "relu": lambda x, at_zero: np.maximum(x, 0.0),
+    "leaky_relu": lambda x, slope: np.where(x > 0, x, slope * x),
+}
+
+
+@lru_cache(maxsize=None)
+def compiled(expr: sp.Expr, *args: sp.Symbol) -> Callable[..., np.ndarray]:
+    """Compile a generic form once; evaluate it on whole layers with NumPy."""
+    function = sp.lambdify(args, expr, modules=[_NUMERIC, "numpy"])
+
+    def evaluate(*values):
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            result = function(*values)
+        shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+        return np.array(np.broadcast_to(np.asarray(result, dtype=float), shape))
+
+    return evaluate

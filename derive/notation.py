@@ -1,0 +1,198 @@
+"""Names of quantities and parameters, in the notation a problem chooses.
+
+A notation only names things: each quantity gets a SymPy symbol with a plain name
+(used in JSON and error messages) and a LaTeX name (given to the printer as its
+``symbol_names`` setting). Three styles follow the seeds:
+
+* ``mazur``: inputs ``i1``, hidden ``net_h1``/``out_h1``, outputs ``net_o1``/``out_o1``,
+  targets ``target_o1``, loss ``E_total`` with terms ``E_o1`` (seed 001).
+* ``layer``: ``x_k``, ``z^{[l]}_j``, ``a^{[l]}_j``, targets ``y_j``, loss ``L`` (seed 003);
+  indices that are always 1 are dropped, so a single neuron reads ``z``, ``a``.
+* ``zhou``: ``x_k``, hidden outputs ``h_j`` (pre-activations ``z_{h_j}``), output
+  ``ŷ`` (``z_o``), target ``y``, loss ``L`` (seed 004).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class Name:
+    plain: str
+    latex: str
+
+
+def _sub(*parts: object) -> str:
+    return ",".join(str(p) for p in parts)
+
+
+@dataclass
+class Notation:
+    """Makes the symbols of one problem and remembers their LaTeX names.
+
+    Args:
+        style: ``mazur``, ``layer`` or ``zhou``.
+        widths: input width, then the width of each layer.
+        samples: the number of samples (a superscript ``(s)`` appears when > 1).
+    """
+
+    style: str
+    widths: tuple[int, ...]
+    samples: int = 1
+    latex: dict[sp.Symbol, str] = field(default_factory=dict)
+
+    def symbol(self, name: Name) -> sp.Symbol:
+        symbol = sp.Symbol(name.plain)
+        self.latex[symbol] = name.latex
+        return symbol
+
+    # -- helpers -------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        return len(self.widths) - 1
+
+    def _sample(self, name: Name, s: int | None) -> Name:
+        if s is None or self.samples == 1:
+            return name
+        return Name(f"{name.plain}({s + 1})", f"{{{name.latex}}}^{{({s + 1})}}")
+
+    def _mazur_label(self, l: int, j: int) -> str:
+        if l == self.depth - 1:
+            return f"o{j + 1}"
+        return f"h{j + 1}" if self.depth == 2 else f"h{l + 1},{j + 1}"
+
+    def _layer_indexed(self, letter: str, l: int, j: int) -> Name:
+        layer = f"^{{[{l + 1}]}}" if self.depth > 1 else ""
+        index = f"_{{{j + 1}}}" if self.widths[l + 1] > 1 else ""
+        plain = letter + (f"{l + 1}" if self.depth > 1 else "") + (
+            f"_{j + 1}" if self.widths[l + 1] > 1 else "")
+        return Name(plain, f"{letter}{layer}{index}")
+
+    def _zhou_label(self, l: int, j: int) -> Name:
+        if l == self.depth - 1:
+            if self.widths[-1] == 1:
+                return Name("y_pred", r"\hat{y}")
+            return Name(f"y_pred{j + 1}", rf"\hat{{y}}_{{{j + 1}}}")
+        if self.depth == 2:
+            return Name(f"h{j + 1}", f"h_{{{j + 1}}}")
+        return Name(f"h{l + 1}_{j + 1}", f"h^{{[{l + 1}]}}_{{{j + 1}}}")
+
+    # -- quantities ------------------------------------------------------------
+    def input(self, k: int, s: int | None = None) -> Name:
+        if self.style == "mazur":
+            name = Name(f"i{k + 1}", f"i_{{{k + 1}}}")
+        elif self.widths[0] == 1:
+            name = Name("x", "x")
+        else:
+            name = Name(f"x{k + 1}", f"x_{{{k + 1}}}")
+        return self._sample(name, s)
+
+    def pre_activation(self, l: int, j: int, s: int | None = None) -> Name:
+        if self.style == "mazur":
+            label = self._mazur_label(l, j)
+            name = Name(f"net_{label}", f"net_{{{label}}}")
+        elif self.style == "zhou":
+            label = "o" if l == self.depth - 1 else "h"
+            index = _sub(*([l + 1] if self.depth > 2 and label == "h" else []), j + 1)
+            if label == "o" and self.widths[-1] == 1:
+                name = Name("z_o", "z_{o}")
+            else:
+                name = Name(f"z_{label}{index}", f"z_{{{label}_{{{index}}}}}")
+        else:
+            name = self._layer_indexed("z", l, j)
+        return self._sample(name, s)
+
+    def activation(self, l: int, j: int, s: int | None = None) -> Name:
+        if self.style == "mazur":
+            label = self._mazur_label(l, j)
+            name = Name(f"out_{label}", f"out_{{{label}}}")
+        elif self.style == "zhou":
+            name = self._zhou_label(l, j)
+        else:
+            name = self._layer_indexed("a", l, j)
+        return self._sample(name, s)
+
+    def target(self, k: int, s: int | None = None) -> Name:
+        if self.style == "mazur":
+            label = self._mazur_label(self.depth - 1, k)
+            name = Name(f"target_{label}", f"target_{{{label}}}")
+        elif self.widths[-1] == 1:
+            name = Name("y", "y")
+        else:
+            name = Name(f"y{k + 1}", f"y_{{{k + 1}}}")
+        return self._sample(name, s)
+
+    def loss(self, s: int | None = None) -> Name:
+        name = Name("E_total", "E_{total}") if self.style == "mazur" else Name("L", "L")
+        return self._sample(name, s)
+
+    def loss_term(self, k: int, s: int | None = None) -> Name:
+        """The loss of output k; the sample's loss itself when there is one output."""
+        if self.widths[-1] == 1:
+            return self.loss(s)
+        if self.style == "mazur":
+            label = self._mazur_label(self.depth - 1, k)
+            name = Name(f"E_{label}", f"E_{{{label}}}")
+        else:
+            name = Name(f"L_{k + 1}", f"L_{{{k + 1}}}")
+        return self._sample(name, s)
+
+    def total_loss(self) -> Name:
+        return self.loss(None)
+
+    def learning_rate(self) -> Name:
+        return Name("eta", r"\eta")
+
+
+def _pair(j: int, k: int) -> str:
+    """Two 0-based indices as a 1-based subscript: ``12``, or ``10,2`` past 9."""
+    return f"{j + 1}{k + 1}" if j < 9 and k < 9 else f"{j + 1},{k + 1}"
+
+
+def parameter_names(style: str, widths: tuple[int, ...],
+                    shared: tuple[bool, ...], has_bias: tuple[bool, ...]) -> dict[tuple, Name]:
+    """Name every parameter, keyed by its structural id.
+
+    Ids are ``("W", l, j, k)`` for the weight from input ``k`` to neuron ``j`` of layer
+    ``l``, ``("b", l, j)`` for a neuron's own bias and ``("b", l)`` for a bias shared by
+    layer ``l``. ``flat`` numbers weights and biases in the slides' order (layer by
+    layer, neuron by neuron, input by input: w1 … w8, b1, b2); ``layer`` writes
+    ``W^{[l]}_{jk}`` and ``b^{[l]}_j``.
+    """
+    depth = len(widths) - 1
+    weights = [("W", l, j, k) for l in range(depth)
+               for j in range(widths[l + 1]) for k in range(widths[l])]
+    biases = []
+    for l in range(depth):
+        if not has_bias[l]:
+            continue
+        biases += [("b", l)] if shared[l] else [("b", l, j) for j in range(widths[l + 1])]
+    names: dict[tuple, Name] = {}
+    if style == "flat":
+        for letter, ids in (("w", weights), ("b", biases)):
+            for n, pid in enumerate(ids, start=1):
+                names[pid] = (Name(letter, letter) if len(ids) == 1
+                              else Name(f"{letter}{n}", f"{letter}_{{{n}}}"))
+        return names
+    for pid in weights:
+        _, l, j, k = pid
+        if depth == 1 and widths[1] == 1:
+            names[pid] = Name(f"w{k + 1}", f"w_{{{k + 1}}}")
+        elif depth == 1:
+            names[pid] = Name(f"W[{j + 1},{k + 1}]", f"W_{{{_pair(j, k)}}}")
+        else:
+            names[pid] = Name(f"W{l + 1}[{j + 1},{k + 1}]",
+                              f"W^{{[{l + 1}]}}_{{{_pair(j, k)}}}")
+    for pid in biases:
+        l = pid[1]
+        layer = f"^{{[{l + 1}]}}" if depth > 1 else ""
+        plain_layer = f"{l + 1}" if depth > 1 else ""
+        if len(pid) == 2 or widths[l + 1] == 1:
+            names[pid] = Name(f"b{plain_layer}", f"b{layer}")
+        else:
+            j = pid[2]
+            names[pid] = Name(f"b{plain_layer}[{j + 1}]", f"b{layer}_{{{j + 1}}}")
+    return names

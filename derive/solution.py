@@ -1,0 +1,159 @@
+"""The public pipeline: problem → network → derivation → cross-check → Solution.
+
+``solve`` refuses to return a solution whose numbers disagree with the independent
+NumPy backprop or with finite differences; ``Solution.write`` writes each file
+atomically, so a failure never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from . import check, render
+from .derivation import Derivation, derive
+from .errors import RenderError
+from .network import Network, Values
+from .spec import Problem
+
+
+def flatten(network: Network, values: Values) -> dict[tuple, float]:
+    """Every value of a pass, under the keys the cross-check uses."""
+    out: dict[tuple, float] = {}
+    for l, arrays in enumerate(values.layers):
+        for (s, j), z in _items(arrays.z):
+            out[("z", s, l, j)] = z
+            out[("a", s, l, j)] = float(arrays.a[s, j])
+            out[("dL/da", s, l, j)] = float(arrays.dL_da[s, j])
+            out[("delta", s, l, j)] = float(arrays.delta[s, j])
+    for (s, k), term in _items(values.loss_terms):
+        out[("loss_term", s, k)] = term
+    for s, loss in enumerate(values.loss_samples):
+        out[("loss_sample", s)] = float(loss)
+    out[("loss",)] = values.loss
+    for pid, gradient in values.gradients.items():
+        out[("grad", *pid)] = gradient
+    for pid, new in values.updated.items():
+        out[("updated", *pid)] = new
+    return out
+
+
+def _items(array):
+    rows, cols = array.shape
+    flat = array.tolist()
+    return (((s, j), flat[s][j]) for s in range(rows) for j in range(cols))
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A derived and cross-checked solution, ready to render.
+
+    Attributes:
+        problem: the validated problem.
+        derivation: the step records and the values behind them.
+        report: the cross-check's report.
+        template_dir: a folder of templates replacing the shipped ones, or None.
+    """
+
+    problem: Problem
+    derivation: Derivation
+    report: check.CheckReport
+    template_dir: Path | None = None
+
+    @property
+    def loss(self) -> float:
+        return self.derivation.values.loss
+
+    @property
+    def gradients(self) -> dict[str, float]:
+        """Parameter name → ∂L/∂θ."""
+        names = self.derivation.network.param_names
+        return {names[pid].plain: v for pid, v in self.derivation.values.gradients.items()}
+
+    @property
+    def updated(self) -> dict[str, float]:
+        """Parameter name → θ⁺ (updated parameters only)."""
+        names = self.derivation.network.param_names
+        return {names[pid].plain: v for pid, v in self.derivation.values.updated.items()}
+
+    @property
+    def quantities(self) -> dict[str, float]:
+        """Every named quantity the solution prints → its full-precision value."""
+        return {step.name: step.value for step in self.derivation.steps}
+
+    def render(self, fmt: str) -> str:
+        """The solution as ``md``, ``tex`` or ``json`` text."""
+        return render.render(self, fmt, template_dir=self.template_dir)
+
+    def to_markdown(self) -> str:
+        return self.render("md")
+
+    def to_latex(self) -> str:
+        return self.render("tex")
+
+    def to_json(self) -> str:
+        return self.render("json")
+
+    def write(self, out_dir: str | Path, *, formats: Iterable[str] = ("md", "tex", "json"),
+              stem: str = "solution") -> list[Path]:
+        """Render every format first, then write each file atomically.
+
+        Returns:
+            The paths written.
+
+        Raises:
+            RenderError: a format is unknown or a template fails (nothing is written).
+        """
+        texts = {fmt: self.render(fmt) for fmt in formats}  # all or nothing
+        folder = Path(out_dir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RenderError(f"{folder}: cannot create the output folder ({exc.strerror})") \
+                from None
+        return [atomic_write(folder / f"{stem}.{fmt}", text) for fmt, text in texts.items()]
+
+
+def atomic_write(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def solve(problem: Problem, *, template_dir: str | Path | None = None) -> Solution:
+    """Derive, evaluate and cross-check the worked solution of a problem.
+
+    Args:
+        problem: a validated problem (see :func:`derive.load_problem`).
+        template_dir: a folder of templates to use instead of the shipped ones.
+
+    Returns:
+        The :class:`Solution`.
+
+    Raises:
+        CrossCheckError: a value disagrees with the independent computations.
+    """
+    network = Network(problem)
+    values = network.evaluate()
+    derivation = derive(network, values)
+    derived = flatten(network, values)
+    names = {}
+    for step in derivation.steps:
+        derived[step.key] = step.value
+        names[step.key] = step.name
+    for pid, name in network.param_names.items():
+        names[("grad", *pid)] = f"dL/d{name.plain}"
+        names[("updated", *pid)] = f"{name.plain}+"
+    report = check.cross_check(problem, derived, names=names)
+    return Solution(problem, derivation, report,
+                    None if template_dir is None else Path(template_dir))
