@@ -159,6 +159,7 @@ def parse_expression(text: str, *, variables: Iterable[str],
     Raises:
         ProblemError: the text is not an allowed expression, or a variable name is
             invalid. The message names the offending token and its column.
+        TypeError: ``variables`` is a single string rather than a collection.
     """
     names = _check_variables(variables, source, field)
     return _Reader(text, names, source, field).read()
@@ -166,7 +167,7 @@ def parse_expression(text: str, *, variables: Iterable[str],
 
 def _check_variables(variables: Iterable[str], source: str, field: str) -> frozenset[str]:
     if isinstance(variables, str):
-        variables = (variables,)
+        raise TypeError("variables must be a collection of names, not one string")
     names = frozenset(variables)
     for name in sorted(names, key=str):
         if not isinstance(name, str) or not _NAME.match(name) or keyword.iskeyword(name):
@@ -377,7 +378,11 @@ class _Reader:
         if count < function.min_args or (function.max_args is not None
                                          and count > function.max_args):
             self.fail(f"{name} {self.at(node)} takes {_arity(function)}, got {count}")
-        return function.build(*(self.visit(argument) for argument in node.args))
+        arguments = [self.visit(argument) for argument in node.args]
+        try:
+            return function.build(*arguments)
+        except ValueError as error:  # max of a complex number: "not comparable"
+            self.fail(f"{name} {self.at(node)} cannot be applied here: {error}")
 
 
 def _arity(function: _Function) -> str:

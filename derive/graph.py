@@ -42,7 +42,6 @@ carries ``approx``, the same number to 30 significant digits, for display.
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 import string
@@ -161,15 +160,24 @@ class Graph:
 
     def node(self, name: str) -> Node:
         """The node called ``name``; KeyError if there is none."""
-        return _find(self.nodes, "name", name)
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
 
     def derivative(self, node: str, child: str) -> LocalDerivative:
         """The local derivative ∂node/∂child; KeyError if there is no such edge."""
-        return _find(self.derivatives, ("node", "child"), (node, child))
+        for derivative in self.derivatives:
+            if (derivative.node, derivative.child) == (node, child):
+                return derivative
+        raise KeyError((node, child))
 
     def gradient(self, target: str) -> Gradient:
         """∂output/∂target for a node or variable; KeyError if there is none."""
-        return _find(self.gradients, "target", target)
+        for gradient in self.gradients:
+            if gradient.target == target:
+                return gradient
+        raise KeyError(target)
 
 
 def build_graph(expr: sympy.Expr, values: Mapping[str, object], *,
@@ -222,13 +230,16 @@ def build_graph(expr: sympy.Expr, values: Mapping[str, object], *,
     # Local derivatives, one per edge, by differentiating each local expression.
     symbol_by_name = {name: symbol for symbol, name in name_of.items()}
     edges_into: dict[str, list[LocalDerivative]] = {name: [] for name in name_of.values()}
-    for node in nodes:
+    derivatives = []
+    for node in reversed(nodes):
         for child in node.children:
             derivative = sympy.diff(node.expression, symbol_by_name[child])
             value = derivative.xreplace(known)
-            edges_into[child].append(LocalDerivative(
+            derivatives.append(LocalDerivative(
                 node.name, child, derivative, value,
-                _approx(value, f"d{node.name}/d{child} = {derivative}", source)))
+                _approx(value, f"d{node.name}/d{child} = {derivative}", source,
+                        f"{node.name} is not differentiable there")))
+            edges_into[child].insert(0, derivatives[-1])  # parents in forward order
 
     # Backward pass, from the output down: each target's parents are already done.
     targets = [node.name for node in reversed(nodes)] + [v.name for v in variables]
@@ -246,9 +257,7 @@ def build_graph(expr: sympy.Expr, values: Mapping[str, object], *,
         gradients[target] = Gradient(target, edges, paths, value,
                                      _approx(value, f"d{output_name}/d{target}", source))
 
-    return Graph(expr, output_name, variables, tuple(nodes),
-                 tuple(edge for node in reversed(nodes) for child in node.children
-                       for edge in edges_into[child] if edge.node == node.name),
+    return Graph(expr, output_name, variables, tuple(nodes), tuple(derivatives),
                  tuple(gradients.values()))
 
 
@@ -302,18 +311,24 @@ def _shape(expr: sympy.Expr) -> _Shape:
 
 def _decompose(expr: sympy.Expr) -> list[_Shape]:
     """The nodes of ``expr`` in forward order, children ordered longest chain first."""
-    shapes: dict[sympy.Expr, _Shape] = {}
+    shapes: dict[sympy.Expr, _Shape] = {}  # in forward order
+    unordered: dict[sympy.Expr, _Shape] = {}
     heights: dict[sympy.Expr, int] = {}
+
+    def shape_of(part: sympy.Expr) -> _Shape:
+        if part not in unordered:
+            unordered[part] = _shape(part)
+        return unordered[part]
 
     def height(part: sympy.Expr) -> int:
         if _is_leaf(part):
             return 0
         if part not in heights:
-            heights[part] = 1 + max(map(height, _shape(part).children), default=0)
+            heights[part] = 1 + max(map(height, shape_of(part).children), default=0)
         return heights[part]
 
     def visit(part: sympy.Expr) -> None:
-        shape = _shape(part)
+        shape = shape_of(part)
         order = sorted(shape.children, key=height, reverse=True)  # stable for ties
         for child in order:
             if not _is_leaf(child) and child not in shapes:
@@ -393,14 +408,14 @@ def _exact(value: object, source: str, field: str) -> sympy.Expr:
     raise ProblemError(source, field, f"expected a number, got {value!r}")
 
 
-def _approx(value: sympy.Expr, what: str, source: str) -> sympy.Float:
+def _approx(value: sympy.Expr, what: str, source: str,
+            reason: str = "the expression is undefined there") -> sympy.Float:
     """``value`` to 30 digits; ProblemError if it is not a finite real number."""
     number = sympy.N(value, DIGITS)
     if number.is_Number and number.is_finite and number.is_extended_real:
         return sympy.Float(number, DIGITS)
-    raise ProblemError(source, "values", f"{what} is not a finite real number at the "
-                       f"given values (it is {number}); the expression is undefined or "
-                       "not differentiable there")
+    raise ProblemError(source, "values", f"{what} is {number} at the given values, not "
+                       f"a finite real number: {reason}")
 
 
 # -- paths -----------------------------------------------------------------------------
@@ -408,9 +423,9 @@ def _approx(value: sympy.Expr, what: str, source: str) -> sympy.Float:
 def _count_paths(targets: Sequence[str], edges_into: Mapping[str, Sequence[LocalDerivative]],
                  source: str) -> None:
     """Refuse graphs with too many paths to write out (each shared node doubles them)."""
-    paths: dict[str, int] = {}
-    for target in targets:
-        paths[target] = sum(paths[edge.node] for edge in edges_into[target]) or 1
+    paths = {targets[0]: 1}  # the output
+    for target in targets[1:]:
+        paths[target] = sum(paths[edge.node] for edge in edges_into[target])
         if paths[target] > MAX_PATHS:
             raise ProblemError(source, "expression", f"{target} is reached along "
                                f"{paths[target]} paths; at most {MAX_PATHS} are "
@@ -422,12 +437,3 @@ def _extend(path: PathProduct, edge: LocalDerivative, source: str) -> PathProduc
     value = path.value * edge.value
     return PathProduct(edge.child, path.factors + (edge,), value,
                        _approx(value, f"a path to {edge.child}", source))
-
-
-def _find(records: Sequence, fields: str | tuple[str, ...], key: object):
-    fields = (fields,) if isinstance(fields, str) else fields
-    key = key if isinstance(key, tuple) else (key,)
-    for record in records:
-        if tuple(getattr(record, field) for field in fields) == key:
-            return record
-    raise KeyError(key[0] if len(key) == 1 else key)
