@@ -76,8 +76,13 @@ class Activation:
 
     def derivative(self, parameter: float = 0.0) -> sp.Expr:
         """``∂a/∂z`` derived by SymPy, in terms of ``a`` where the output appears."""
-        applied = self.function(Z, parameter)
-        return sp.diff(applied, Z).xreplace({applied: A})
+        return _activation_derivative(self.name, float(parameter))
+
+
+@lru_cache(maxsize=None)
+def _activation_derivative(name: str, parameter: float) -> sp.Expr:
+    applied = ACTIVATIONS[name].function(Z, parameter)
+    return sp.diff(applied, Z).xreplace({applied: A})
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -141,14 +146,16 @@ LOSSES: dict[str, Loss] = {
 }
 
 
+@lru_cache(maxsize=None)
 def loss_term(name: str, k: int, base: int | None) -> sp.Expr:
     """The generic per-output loss term in ``Y`` and ``A``."""
     return LOSSES[name].term(Y, A, k, base)
 
 
+@lru_cache(maxsize=None)
 def loss_derivative(name: str, k: int, base: int | None) -> sp.Expr:
-    """``∂term/∂a`` of the generic loss term, derived by SymPy."""
-    return sp.diff(loss_term(name, k, base), A)
+    """``∂term/∂a`` of the generic loss term, derived by SymPy (common factors pulled out)."""
+    return sp.factor_terms(sp.diff(loss_term(name, k, base), A))
 
 
 _NUMERIC = {

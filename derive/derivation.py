@@ -55,24 +55,28 @@ class _Builder:
     def __init__(self, network: Network, values: Values):
         self.net = network
         self.values = values
-        self.shown: dict[sp.Symbol, Shown] = {}
+        self.shown = _Numbers(self)
         self._given()
 
     # -- numbers ------------------------------------------------------------
     def _given(self) -> None:
-        net, values = self.net, self.values
-        for pid in net.parameters:
-            self.shown[net.param_symbol(pid)] = Shown(net.parameter_value(pid), given=True)
-        for s in range(net.samples):
-            for k in range(net.widths[0]):
-                self.shown[net.symbol("x", s, k)] = Shown(values.x[s, k], given=True)
-            for k in range(net.widths[-1]):
-                self.shown[net.symbol("y", s, k)] = Shown(values.y[s, k], given=True)
-        self.shown[net.symbol("eta")] = Shown(net.problem.learning_rate, given=True)
+        net = self.net
+        self.given = {"W": net.parameter_value, "b": net.parameter_value,
+                      "x": lambda key: self.values.x[key[1], key[2]],
+                      "y": lambda key: self.values.y[key[1], key[2]],
+                      "eta": lambda key: net.problem.learning_rate}
 
     def known(self, symbol: sp.Symbol, value: float) -> float:
         self.shown[symbol] = Shown(value)
         return value
+
+    def know_layer(self, l: int) -> None:
+        """Make a layer's values available to substitutions (when not every step is listed)."""
+        arrays = self.values.layers[l]
+        for s in range(self.net.samples):
+            for j in range(self.net.widths[l + 1]):
+                self.known(self.net.symbol("z", s, l, j), arrays.z[s, j])
+                self.known(self.net.symbol("a", s, l, j), arrays.a[s, j])
 
     def step(self, cls, key, lhs, formula, value, name=None, **extra) -> Step:
         """A record whose substituted form replaces every known symbol by its number."""
@@ -220,8 +224,7 @@ class _Builder:
         net = self.net
         l = net.depth - 1
         a = net.symbol("a", s, l, k)
-        generic = sp.factor_terms(catalog.loss_derivative(net.problem.loss, net.widths[-1],
-                                                          net.log_base))
+        generic = catalog.loss_derivative(net.problem.loss, net.widths[-1], net.log_base)
         formula = generic.xreplace({catalog.Y: net.symbol("y", s, k), catalog.A: a})
         _, record = self.partial(net.symbol("loss_sample", s), a, ("dL/da", s, l, k), formula,
                                  self.values.layers[l].dL_da[s, k])
@@ -318,6 +321,34 @@ class _Builder:
         return Section("update", tuple(blocks))
 
 
+class _Numbers(dict):
+    """Symbol → shown number; numbers given by the problem are looked up on demand.
+
+    Computed values are stored as they are found; a parameter, input, target or the
+    learning rate is only turned into a :class:`Shown` when a formula needs it, so
+    a network with thousands of parameters costs nothing for those not printed.
+    """
+
+    def __init__(self, builder: "_Builder"):
+        super().__init__()
+        self.builder = builder
+
+    def _given_key(self, symbol):
+        key = self.builder.net.key_of(symbol)
+        return key if key is not None and key[0] in self.builder.given else None
+
+    def __contains__(self, symbol) -> bool:
+        return dict.__contains__(self, symbol) or self._given_key(symbol) is not None
+
+    def __missing__(self, symbol):
+        key = self._given_key(symbol)
+        if key is None:
+            raise KeyError(symbol)
+        value = self.builder.given[key[0]](key)
+        shown = self[symbol] = Shown(value, given=True)
+        return shown
+
+
 def _plain(lhs: sp.Expr) -> str:
     if isinstance(lhs, Partial):
         return partial_name(lhs.num, lhs.den)
@@ -352,6 +383,10 @@ def derive(network: Network, values: Values | None = None) -> Derivation:
             sections.append(builder.loss(s))
     if not listed:
         sections += _layer_form(builder)
+        for l in sorted({pid[1] for pid in chosen}):
+            builder.know_layer(l)
+            if l > 0:
+                builder.know_layer(l - 1)
     if network.samples > 1:
         sections.append(builder.batch_loss())
     for s in range(network.samples):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import keyword
 import re
+import warnings
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Callable, Iterable, NoReturn
@@ -240,11 +241,13 @@ class _Reader:
         self.parsed = text.replace("^", "**")
         # Parse, check the depth of the tree, then build the SymPy expression.
         try:
-            tree = ast.parse(self.parsed, mode="eval")
+            with warnings.catch_warnings():  # "invalid decimal literal" and the like
+                warnings.simplefilter("ignore", SyntaxWarning)
+                tree = ast.parse(self.parsed, mode="eval")
         except SyntaxError as error:
             where = f" at column {self.column(error.offset - 1)}" if error.offset else ""
             self.fail(f"not a valid expression{where}: {error.msg}")
-        except (RecursionError, MemoryError, ValueError):
+        except (RecursionError, MemoryError):
             self.fail("the expression is too deeply nested to read")
         self.check_depth(tree.body)
         expression = self.visit(tree.body)

@@ -206,34 +206,34 @@ def build_graph(expr: sympy.Expr, values: Mapping[str, object], *,
     """
     # Inputs: one exact value per variable.
     variables = _read_values(expr, values, source)
-    known = {variable.symbol: variable.value for variable in variables}
-    symbol_of = {variable.symbol: variable.symbol for variable in variables}
-    name_of = {variable.symbol: variable.name for variable in variables}
 
-    # Forward pass: cut the expression into nodes, name them, compute their values.
+    # Structure: cut the expression into nodes, name them, count the paths.
     shapes = _decompose(expr)
     names = _names(len(shapes), [v.name for v in variables], output_name,
                    node_names, source)
+    name_of = {shape.expression: name for shape, name in zip(shapes, names)}
+    name_of.update((v.symbol, v.name) for v in variables)  # f = x: x stays x
+    children = [tuple(name_of[child] for child in shape.children) for shape in shapes]
+    _count_paths(names, children, source)
+
+    # Forward pass: each node's local expression and value, children first.
+    symbol = {v.name: v.symbol for v in variables}
+    symbol.update((name, sympy.Symbol(name, real=True)) for name in names)
+    known = {v.symbol: v.value for v in variables}
     nodes = []
-    for shape, name in zip(shapes, names):
-        symbol = sympy.Symbol(name, real=True)
+    for shape, name, inputs in zip(shapes, names, children):
         local = shape.template.xreplace(
-            {slot: symbol_of[child] for child, slot in shape.children.items()})
-        value = local.xreplace(known)
-        nodes.append(Node(name, symbol, local,
-                          tuple(name_of[symbol_of[child]] for child in shape.children),
-                          shape.expression, value,
+            {slot: symbol[name_of[child]] for child, slot in shape.children.items()})
+        value = known[symbol[name]] = local.xreplace(known)
+        nodes.append(Node(name, symbol[name], local, inputs, shape.expression, value,
                           _approx(value, f"{name} = {local}", source)))
-        symbol_of[shape.expression], name_of[symbol] = symbol, name
-        known[symbol] = value
 
     # Local derivatives, one per edge, by differentiating each local expression.
-    symbol_by_name = {name: symbol for symbol, name in name_of.items()}
-    edges_into: dict[str, list[LocalDerivative]] = {name: [] for name in name_of.values()}
     derivatives = []
+    edges_into: dict[str, list[LocalDerivative]] = {name: [] for name in symbol}
     for node in reversed(nodes):
         for child in node.children:
-            derivative = sympy.diff(node.expression, symbol_by_name[child])
+            derivative = sympy.diff(node.expression, symbol[child])
             value = derivative.xreplace(known)
             derivatives.append(LocalDerivative(
                 node.name, child, derivative, value,
@@ -242,18 +242,13 @@ def build_graph(expr: sympy.Expr, values: Mapping[str, object], *,
             edges_into[child].insert(0, derivatives[-1])  # parents in forward order
 
     # Backward pass, from the output down: each target's parents are already done.
-    targets = [node.name for node in reversed(nodes)] + [v.name for v in variables]
-    _count_paths(targets, edges_into, source)
-    gradients: dict[str, Gradient] = {}
-    for target in targets:
+    one = PathProduct(output_name, (), sympy.S.One, sympy.Float(1, DIGITS))
+    gradients = {output_name: Gradient(output_name, (), (one,), sympy.S.One, one.approx)}
+    for target in [*reversed(names[:-1]), *(v.name for v in variables)]:
         edges = tuple(edges_into[target])
-        if target == output_name:
-            value, paths = sympy.S.One, (PathProduct(target, (), sympy.S.One,
-                                                     sympy.Float(1, DIGITS)),)
-        else:
-            value = sympy.Add(*(gradients[edge.node].value * edge.value for edge in edges))
-            paths = tuple(_extend(path, edge, source) for edge in edges
-                          for path in gradients[edge.node].paths)
+        value = sympy.Add(*(gradients[edge.node].value * edge.value for edge in edges))
+        paths = tuple(_extend(path, edge, source) for edge in edges
+                      for path in gradients[edge.node].paths)
         gradients[target] = Gradient(target, edges, paths, value,
                                      _approx(value, f"d{output_name}/d{target}", source))
 
@@ -420,16 +415,20 @@ def _approx(value: sympy.Expr, what: str, source: str,
 
 # -- paths -----------------------------------------------------------------------------
 
-def _count_paths(targets: Sequence[str], edges_into: Mapping[str, Sequence[LocalDerivative]],
+def _count_paths(names: Sequence[str], children: Sequence[tuple[str, ...]],
                  source: str) -> None:
-    """Refuse graphs with too many paths to write out (each shared node doubles them)."""
-    paths = {targets[0]: 1}  # the output
-    for target in targets[1:]:
-        paths[target] = sum(paths[edge.node] for edge in edges_into[target])
-        if paths[target] > MAX_PATHS:
-            raise ProblemError(source, "expression", f"{target} is reached along "
-                               f"{paths[target]} paths; at most {MAX_PATHS} are "
-                               "written out")
+    """Refuse graphs with too many paths to write out (each shared node doubles them).
+
+    ``names`` and ``children`` describe the nodes in forward order, output last.
+    """
+    paths = {names[-1]: 1}  # the output
+    for name, inputs in zip(reversed(names), reversed(children)):
+        for child in inputs:  # every parent of ``name`` came before it here
+            paths[child] = paths.get(child, 0) + paths[name]
+            if paths[child] > MAX_PATHS:
+                raise ProblemError(source, "expression", f"{child} is reached along "
+                                   f"more than {MAX_PATHS} paths; at most {MAX_PATHS} "
+                                   "are written out")
 
 
 def _extend(path: PathProduct, edge: LocalDerivative, source: str) -> PathProduct:

@@ -65,6 +65,7 @@ class Network:
             tuple(layer.shared_bias for layer in problem.layers),
             tuple(layer.bias is not None for layer in problem.layers))
         self._symbols: dict[tuple, sp.Symbol] = {}
+        self._keys: dict[sp.Symbol, tuple] = {}
 
     # -- parameters -----------------------------------------------------------
     @cached_property
@@ -96,8 +97,14 @@ class Network:
         """The symbol of a quantity: ``("x", s, k)``, ``("z", s, l, j)``, ``("W", l, j, k)`` …"""
         key = (kind, *index)
         if key not in self._symbols:
-            self._symbols[key] = self.notation.symbol(self._name(kind, index))
+            symbol = self.notation.symbol(self._name(kind, index))
+            self._symbols[key] = symbol
+            self._keys[symbol] = key
         return self._symbols[key]
+
+    def key_of(self, symbol: sp.Basic) -> tuple | None:
+        """The structural key of a symbol made by :meth:`symbol`, else None."""
+        return self._keys.get(symbol)
 
     def _name(self, kind: str, index: tuple) -> Name:
         n = self.notation
@@ -167,7 +174,7 @@ class Network:
         loss = float(loss_samples.sum() * scale)
 
         dloss = catalog.compiled(
-            sp.factor_terms(catalog.loss_derivative(problem.loss, k_out, self.log_base)),
+            catalog.loss_derivative(problem.loss, k_out, self.log_base),
             catalog.Y, A)
         dL_da = dloss(y, as_[-1])
         arrays: list[LayerArrays] = [None] * self.depth  # type: ignore[list-item]

@@ -230,4 +230,6 @@ def to_json(solution) -> str:
             "finite_differences_skipped": report.fd_skipped,
         },
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    # Pretty-printed for slide-sized networks; compact (and fast) for large ones.
+    indent = 2 if derivation.listed else None
+    return json.dumps(document, indent=indent, ensure_ascii=False) + "\n"
