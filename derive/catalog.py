@@ -18,14 +18,33 @@ import sympy as sp
 
 
 class sigmoid(sp.Function):
-    """The logistic function σ(z) = 1 / (1 + e^{−z}); σ'(z) = σ(z)(1 − σ(z))."""
+    """The logistic function σ(z) = 1 / (1 + e^{−z}); σ'(z) = σ(z)(1 − σ(z)).
+
+    σ(0) = 1/2; at other arguments σ stays unevaluated so that exact values keep
+    their shape; ``evalf`` goes through ``rewrite(exp)``.
+    """
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_zero:
+            return sp.S.Half
+        return None
 
     def fdiff(self, argindex=1):
-        s = sigmoid(self.args[0])
-        return s * (1 - s)
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        return self * (1 - self)
 
     def _eval_rewrite_as_exp(self, z, **kwargs):
         return 1 / (1 + sp.exp(-z))
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.exp)._eval_evalf(prec)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
 
 
 class relu(sp.Function):

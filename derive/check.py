@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -34,7 +34,7 @@ KINDS = frozenset({"z", "a", "loss_term", "loss_sample", "loss", "dL/da", "da/dz
                    "delta", "grad_sample", "grad", "updated"})
 NUMPY = "NumPy backprop"
 FINITE_DIFFERENCES = "central finite differences"
-REL_TOL, ABS_TOL = 1e-9, 1e-12   # derive against NumPy: same computation, exact inputs
+REL_TOL, ABS_TOL = 1e-9, 1e-12   # derive against NumPy: both exact up to rounding
 FD_TOL = 1e-6                    # against finite differences, times max(1, |derived|)
 KINKED = ("relu", "leaky_relu")
 
@@ -256,7 +256,7 @@ def _store(out: dict[tuple, float], key: tuple, array: np.ndarray) -> None:
     """out[key + index] = entry, for every entry of `array`, as plain floats."""
     array = np.asarray(array)
     indices = itertools.product(*(range(n) for n in array.shape))
-    out.update(zip((key + index for index in indices), array.ravel().tolist()))
+    out.update(zip((key + index for index in indices), array.ravel().tolist(), strict=True))
 
 
 def reference_values(problem: Problem) -> dict[tuple, float]:
@@ -296,10 +296,11 @@ def reference_values(problem: Problem) -> dict[tuple, float]:
             deltas[l] = dl_da[l] * da_dz[l]
 
     # Gradients per sample: delta times the layer's input (summed over a shared bias).
-    inputs = [x] + activations[:-1]
-    grad_w = [d[:, :, None] * a[:, None, :] for d, a in zip(deltas, inputs)]  # [s, j, k]
+    inputs = [x, *activations[:-1]]
+    grad_w = [d[:, :, None] * a[:, None, :]  # [s, j, k]
+              for d, a in zip(deltas, inputs, strict=True)]
     grad_b = [d.sum(axis=1) if layer.shared_bias else d  # [s] or [s, j]
-              for d, layer in zip(deltas, layers)]
+              for d, layer in zip(deltas, layers, strict=True)]
 
     # Everything as plain floats, forward pass first.
     out: dict[tuple, float] = {}
@@ -379,7 +380,7 @@ def finite_difference_gradients(problem: Problem, *, eps: float = 1e-6) -> Finit
     """
     x, y, weights, biases = _arrays(problem)
     zs, activations = _forward(problem, weights, biases, x @ weights[0].T + biases[0])
-    inputs = [x] + activations[:-1]
+    inputs = [x, *activations[:-1]]
     values: dict[tuple, float] = {}
     kinked: set[tuple] = set()
     for l, layer in enumerate(problem.layers):
@@ -399,8 +400,8 @@ def finite_difference_gradients(problem: Problem, *, eps: float = 1e-6) -> Finit
                 for z_side in sides:
                     crossed |= (np.sign(z_side[m - l]) != sign).any(axis=(0, 2))
         gradient = (losses[0] - losses[1]) / (2.0 * eps)
-        values.update(zip(keys, gradient.tolist()))
-        kinked.update(key for key, bad in zip(keys, crossed) if bad)
+        values.update(zip(keys, gradient.tolist(), strict=True))
+        kinked.update(key for key, bad in zip(keys, crossed, strict=True) if bad)
     return FiniteDifferences(values=values, eps=eps, kinked=frozenset(kinked))
 
 

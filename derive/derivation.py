@@ -340,6 +340,9 @@ class _Numbers(dict):
     def __contains__(self, symbol) -> bool:
         return dict.__contains__(self, symbol) or self._given_key(symbol) is not None
 
+    def get(self, symbol, default=None):  # Atom.xreplace looks up with .get
+        return self[symbol] if symbol in self else default
+
     def __missing__(self, symbol):
         key = self._given_key(symbol)
         if key is None:
@@ -418,11 +421,10 @@ def _layer_form(builder: _Builder) -> list[Section]:
     sections = []
     for s in range(net.samples):
         l = net.depth - 1
+        builder.know_layer(l)  # softmax needs every z of the layer
         blocks = []
         for j in range(net.widths[-1]):
             z, a = net.symbol("z", s, l, j), net.symbol("a", s, l, j)
-            builder.known(z, values.layers[l].z[s, j])
-            builder.known(a, values.layers[l].a[s, j])
             blocks.append(Block(a, (
                 Given(("z", s, l, j), z.name, z, z, builder.shown[z], values.layers[l].z[s, j]),
                 builder.step(Step, ("a", s, l, j), a, builder.activation_formula(s, l, j),

@@ -31,6 +31,7 @@ from typing import Callable, Iterable, NoReturn
 
 import sympy
 
+from .catalog import sigmoid
 from .errors import ProblemError
 
 MAX_LENGTH = 1000   # characters of expression text
@@ -38,37 +39,6 @@ MAX_DEPTH = 50      # nested brackets, and operations nested in one another
 MAX_DIGITS = 30     # digits of a number literal
 MAX_EXPONENT = 100  # magnitude of a numeric exponent
 _MAX_POWER_BITS = 4000  # size of the result of a power of two numbers
-
-
-class sigmoid(sympy.Function):
-    """The logistic function σ(x) = 1 / (1 + e^(−x)).
-
-    ``diff`` gives σ(x)(1 − σ(x)), the form the slides use; ``rewrite(sympy.exp)``
-    gives 1/(1 + e^(−x)); ``evalf`` evaluates through that form. σ(0) = 1/2; at
-    other arguments σ stays unevaluated so that exact values keep their shape.
-    """
-
-    nargs = 1
-
-    @classmethod
-    def eval(cls, x):
-        if x.is_zero:
-            return sympy.S.Half
-        return None
-
-    def fdiff(self, argindex=1):
-        if argindex != 1:
-            raise sympy.ArgumentIndexError(self, argindex)
-        return self * (1 - self)
-
-    def _eval_rewrite_as_exp(self, x, **kwargs):
-        return 1 / (1 + sympy.exp(-x))
-
-    def _eval_evalf(self, prec):
-        return self.rewrite(sympy.exp)._eval_evalf(prec)
-
-    def _eval_is_real(self):
-        return self.args[0].is_real
 
 
 class relu(sympy.Function):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import derive.check as check
+from derive import check
 from derive.check import cross_check, finite_difference_gradients, reference_values
 from derive.errors import CrossCheckError
 from derive.spec import load_problem, parse_problem
@@ -157,6 +157,26 @@ def test_relu_at_zero_uses_the_convention_and_fd_is_flagged():
     assert report.fd_skipped is not None and report.fd_skipped.startswith("2 of 4 gradients")
 
 
+def test_saturated_units_keep_their_relative_accuracy():
+    """1 − a, σ' and tanh' are computed from z: no cancellation where a rounds to 1."""
+    problem = parse_problem({
+        "x": [1.0], "y": 0.0, "loss": "bce", "learning_rate": 1,
+        "layers": [{"activation": "tanh", "weights": [[12.0]]},
+                   {"activation": "sigmoid", "weights": [[30.0]]}]}, source="test")
+    values = reference_values(problem)
+    z = values[("z", 0, 1, 0)]  # 30 tanh(12): a = σ(z) = 1 − 9e-14
+    expected = {
+        ("da/dz", 0, 0, 0, 0): 1.0 / math.cosh(12.0) ** 2,
+        ("da/dz", 0, 1, 0, 0): math.exp(-z) / (1.0 + math.exp(-z)) ** 2,
+        ("dL/da", 0, 1, 0): 1.0 + math.exp(z),  # 1 / (1 − a)
+        ("loss",): z + math.log1p(math.exp(-z)),  # −ln(1 − σ(z))
+    }
+    for key, value in expected.items():
+        assert math.isclose(values[key], value, rel_tol=1e-12), key
+    fd = finite_difference_gradients(problem)
+    assert agrees_with_fd(values[("grad", "W", 1, 0, 0)], fd.values[("grad", "W", 1, 0, 0)])
+
+
 # --- random networks against finite differences ---------------------------------------
 
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
@@ -168,7 +188,7 @@ def problems(draw):
     """A random valid problem: every activation, loss, bias kind, reduction and base."""
     depth = draw(st.integers(1, 4))
     loss = draw(st.sampled_from(("mse", "sse", "half_sse", "bce", "cce")))
-    outputs = ("sigmoid", "softmax") if loss in ("bce", "cce") else HIDDEN + ("softmax",)
+    outputs = ("sigmoid", "softmax") if loss in ("bce", "cce") else (*HIDDEN, "softmax")
     activations = [draw(st.sampled_from(HIDDEN)) for _ in range(depth - 1)]
     activations.append(draw(st.sampled_from(outputs)))
     widths = [draw(st.integers(1, 6)) for _ in range(depth + 1)]
