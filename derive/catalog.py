@@ -92,6 +92,18 @@ class Activation:
     function: Callable[[sp.Expr, float], sp.Expr]
     shown: Callable[[sp.Expr, float], sp.Expr]
     elementwise: bool = True
+    stable_slope: Callable[[sp.Expr], sp.Expr] | None = None
+
+    def numeric_slope(self, parameter: float = 0.0) -> sp.Expr:
+        """The derivative as evaluated in floating point, in ``z`` and ``a``.
+
+        Equal to :meth:`derivative`, but written so that it keeps its relative
+        accuracy where the unit saturates (``σ(z)σ(−z)`` rather than ``a(1 − a)``
+        with ``a`` rounded to 1); ``tests/test_derivation.py`` checks the equality.
+        """
+        if self.stable_slope is None:
+            return self.derivative(parameter)
+        return self.stable_slope(Z)
 
     def derivative(self, parameter: float = 0.0) -> sp.Expr:
         """``∂a/∂z`` derived by SymPy, in terms of ``a`` where the output appears."""
@@ -106,8 +118,10 @@ def _activation_derivative(name: str, parameter: float) -> sp.Expr:
 
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": Activation(
-        "sigmoid", lambda z, p: sigmoid(z), lambda z, p: sigmoid(z).rewrite(sp.exp)),
-    "tanh": Activation("tanh", lambda z, p: sp.tanh(z), lambda z, p: sp.tanh(z)),
+        "sigmoid", lambda z, p: sigmoid(z), lambda z, p: sigmoid(z).rewrite(sp.exp),
+        stable_slope=lambda z: sigmoid(z) * sigmoid(-z)),
+    "tanh": Activation("tanh", lambda z, p: sp.tanh(z), lambda z, p: sp.tanh(z),
+                       stable_slope=lambda z: sp.cosh(z) ** -2),
     "relu": Activation(
         "relu", lambda z, p: relu(z, sp.Float(p)), lambda z, p: sp.Max(0, z, evaluate=False)),
     "leaky_relu": Activation(

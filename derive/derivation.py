@@ -22,6 +22,7 @@ import sympy as sp
 
 from . import catalog
 from .forms import Partial, Shown, product, substitute, total
+from .matrix import layer_form
 from .network import Network, Values
 from .steps import Average, Block, ChainProduct, Given, PathSum, Section, Step, Update
 
@@ -37,12 +38,9 @@ class Derivation:
 
     @property
     def steps(self) -> tuple[Step, ...]:
-        found = []
-        for section in self.sections:
-            found += section.matrix
-            for block in section.blocks:
-                found += block.steps
-        return tuple(found)
+        """Every step with a value, in order (layer-form statements excluded)."""
+        return tuple(step for section in self.sections for block in section.blocks
+                     for step in block.steps if isinstance(step, Step))
 
 
 def partial_name(num: sp.Symbol, den: sp.Symbol) -> str:
@@ -380,11 +378,11 @@ def derive(network: Network, values: Values | None = None) -> Derivation:
         chosen = _shown_parameters(network)
 
     sections: list[Section] = []
-    for s in range(network.samples):
-        if listed:
+    if listed:
+        for s in range(network.samples):
             sections += [builder.forward(s, l) for l in range(network.depth)]
-            sections.append(builder.loss(s))
-    if not listed:
+        sections += [builder.loss(s) for s in range(network.samples)]
+    else:
         sections += _layer_form(builder)
         for l in sorted({pid[1] for pid in chosen}):
             builder.know_layer(l)
@@ -418,10 +416,10 @@ def _shown_parameters(network: Network) -> tuple[tuple, ...]:
 def _layer_form(builder: _Builder) -> list[Section]:
     """For large networks: the output layer's values, written without every term."""
     net, values = builder.net, builder.values
-    sections = []
+    l = net.depth - 1
+    builder.know_layer(l)  # softmax needs every z of the layer
+    forward = []
     for s in range(net.samples):
-        l = net.depth - 1
-        builder.know_layer(l)  # softmax needs every z of the layer
         blocks = []
         for j in range(net.widths[-1]):
             z, a = net.symbol("z", s, l, j), net.symbol("a", s, l, j)
@@ -429,6 +427,5 @@ def _layer_form(builder: _Builder) -> list[Section]:
                 Given(("z", s, l, j), z.name, z, z, builder.shown[z], values.layers[l].z[s, j]),
                 builder.step(Step, ("a", s, l, j), a, builder.activation_formula(s, l, j),
                              values.layers[l].a[s, j]))))
-        sections.append(Section("forward", tuple(blocks), layer=l, sample=s))
-        sections.append(builder.loss(s))
-    return sections
+        forward.append(Section("forward", tuple(blocks), layer=l, sample=s))
+    return [layer_form(net)] + forward + [builder.loss(s) for s in range(net.samples)]

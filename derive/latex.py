@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy as sp
+from sympy.core.function import _coeff_isneg
 from sympy.printing.latex import LatexPrinter
 
 from .forms import Partial, Shown
@@ -86,14 +87,47 @@ class DerivePrinter(LatexPrinter):
             return rf"{sign}\frac{{1}}{{{first.q}}} {text}"
         return super()._print_Mul(expr)
 
-    def _print_Heaviside(self, expr, exp=None) -> str:
-        return super()._print_Heaviside(expr, exp)
+    def _print_Add(self, expr: sp.Add, order=None) -> str:
+        # Terms in the order built; a negative number after the first is bracketed:
+        # 0.1385 · 0.4 + (−0.0381) · 0.5 and 0.54 + (−0.42), never "+ -".
+        text = ""
+        for i, term in enumerate(expr.args):
+            if i and _coeff_isneg(term):
+                text += " - "
+                term = -term
+            elif i:
+                text += " + "
+            term_text = self._print(term)
+            if self._needs_add_brackets(term) or (i and isinstance(term, Shown)
+                                                   and term.value < 0):
+                term_text = rf"\left({term_text}\right)"
+            text += term_text
+        return text
+
+    def _print_Hadamard(self, expr) -> str:
+        left, right = (self.parenthesize(arg, 50) for arg in expr.args)
+        return rf"{left} \odot {right}"
+
+    def _print_Slope(self, expr) -> str:
+        from .matrix import SLOPE_NAMES
+
+        name, z = expr.args
+        return rf"{SLOPE_NAMES[name.name]}'\left({self._print(z)}\right)"
+
+    def _print_leaky_relu(self, expr, exp=None) -> str:
+        return rf"\operatorname{{LeakyReLU}}\left({self._print(expr.args[0])}\right)"
 
     def _print_sigmoid(self, expr, exp=None) -> str:
         return rf"\sigma\left({self._print(expr.args[0])}\right)"
 
     def _print_relu(self, expr, exp=None) -> str:
         return rf"\operatorname{{ReLU}}\left({self._print(expr.args[0])}\right)"
+
+    def _print_Function(self, expr, exp=None) -> str:
+        if expr.func.__name__ in ("softmax", "Sum"):
+            name = r"\operatorname{softmax}" if expr.func.__name__ == "softmax" else r"\sum_j"
+            return rf"{name}\left({self._print(expr.args[0])}\right)"
+        return super()._print_Function(expr, exp)
 
 
 def to_latex(expr: sp.Expr, *, symbol_names: dict, digits: int, rounding: str) -> str:

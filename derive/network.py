@@ -193,7 +193,7 @@ class Network:
                 delta = np.einsum("sk,skj->sj", dL_da, da_dz)
             else:
                 act = catalog.ACTIVATIONS[layer.activation]
-                da_dz = catalog.compiled(act.derivative(self.activation_parameter(l)), Z, A)(z, a)
+                da_dz = catalog.compiled(act.numeric_slope(self.activation_parameter(l)), Z, A)(z, a)
                 delta = dL_da * da_dz
             previous = x if l == 0 else as_[l - 1]
             grad_W = delta[:, :, None] * previous[:, None, :]

