@@ -218,9 +218,16 @@ def _combine(children):
             lambda t: (f"{t[0][0]}({t[1][0]})", t[0][1](t[1][1]))),
         st.tuples(children, st.sampled_from([2, 3, -1])).map(
             lambda t: (f"({t[0][0]})^{t[1]}", t[0][1] ** t[1])),
-        st.tuples(children, children).map(
-            lambda t: (f"max({t[0][0]}, {t[1][0]})", sympy.Max(t[0][1], t[1][1]))),
+        st.tuples(children, children).map(_max_pair).filter(lambda pair: pair is not None),
     )
+
+
+def _max_pair(t):
+    """max(p, q) built directly, or None where SymPy cannot compare them (zoo, nan)."""
+    try:
+        return f"max({t[0][0]}, {t[1][0]})", sympy.Max(t[0][1], t[1][1])
+    except ValueError:
+        return None
 
 
 PAIRS = st.recursive(st.sampled_from(LEAVES), _combine, max_leaves=6)
