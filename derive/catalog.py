@@ -75,6 +75,8 @@ class leaky_relu(sp.Function):
 
 Z, A = sp.symbols("z a")  # the generic pre-activation and activation of one neuron
 Y = sp.Symbol("y")         # the generic target of one output
+C = sp.Symbol("c")         # 1 − a, when the numbers are evaluated (see in_complement)
+LOSS_ARGS = (Y, A, C)
 
 
 @dataclass(frozen=True)
@@ -191,17 +193,42 @@ def loss_derivative(name: str, k: int, base: int | None) -> sp.Expr:
     return sp.factor_terms(sp.diff(loss_term(name, k, base), A))
 
 
+def in_complement(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with ``1 − a`` written as the symbol ``c``, for evaluation.
+
+    ``1 − a`` computed from a rounded ``a`` close to 1 loses most of its digits;
+    the numeric pass supplies ``c`` computed from ``z`` instead.
+    """
+    return expr.xreplace({1 - A: C})
+
+
+def _stable_sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ without overflow, and with full relative accuracy for large negative x."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
 _NUMERIC = {
-    "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # overflow-free σ
+    "sigmoid": lambda x: _stable_sigmoid(np.asarray(x, dtype=float)),
     "relu": lambda x, at_zero: np.maximum(x, 0.0),
     "leaky_relu": lambda x, slope: np.where(x > 0, x, slope * x),
 }
 
 
 @lru_cache(maxsize=None)
+def _printer():
+    from sympy.printing.numpy import NumPyPrinter
+
+    return NumPyPrinter({"fully_qualified_modules": True, "inline": True,
+                         "allow_unknown_functions": True, "user_functions": {}})
+
+
+@lru_cache(maxsize=None)
 def compiled(expr: sp.Expr, *args: sp.Symbol) -> Callable[..., np.ndarray]:
     """Compile a generic form once; evaluate it on whole layers with NumPy."""
-    function = sp.lambdify(args, expr, modules=[_NUMERIC, "numpy"])
+    # NumPy's printer, but only the `numpy` name in the namespace: lambdify's
+    # "numpy" module setting would run `from numpy import *` (a tenth of a second).
+    function = sp.lambdify(args, expr, modules=[_NUMERIC, {"numpy": np}], printer=_printer())
 
     def evaluate(*values):
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):

@@ -167,16 +167,15 @@ class Network:
             inputs = a
 
         k_out = self.widths[-1]
-        term = catalog.compiled(catalog.loss_term(problem.loss, k_out, self.log_base), catalog.Y, A)
-        loss_terms = term(y, as_[-1])
+        outputs = (y, as_[-1], self._complement(zs[-1], as_[-1]))
+        term = catalog.loss_term(problem.loss, k_out, self.log_base)
+        loss_terms = catalog.compiled(catalog.in_complement(term), *catalog.LOSS_ARGS)(*outputs)
         loss_samples = loss_terms.sum(axis=1)
         scale = 1.0 / self.samples if problem.reduction == "mean" else 1.0
         loss = float(loss_samples.sum() * scale)
 
-        dloss = catalog.compiled(
-            catalog.loss_derivative(problem.loss, k_out, self.log_base),
-            catalog.Y, A)
-        dL_da = dloss(y, as_[-1])
+        slope = catalog.loss_derivative(problem.loss, k_out, self.log_base)
+        dL_da = catalog.compiled(catalog.in_complement(slope), *catalog.LOSS_ARGS)(*outputs)
         arrays: list[LayerArrays] = [None] * self.depth  # type: ignore[list-item]
         for l in reversed(range(self.depth)):
             layer = problem.layers[l]
@@ -209,6 +208,21 @@ class Network:
         updated = {pid: self.parameter_value(pid) - eta * gradients[pid]
                    for pid in self.parameters if self.updates(pid)}
         return Values(x, y, tuple(arrays), loss_terms, loss_samples, loss, gradients, updated)
+
+    def _complement(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """``1 − a`` of the output layer, computed without cancellation where a ≈ 1.
+
+        Cross-entropy's ``log(1 − a)`` and ``1/(1 − a)`` need it: ``σ(−z)`` for the
+        sigmoid, the sum of the other outputs for softmax.
+        """
+        activation = self.problem.layers[-1].activation
+        if activation == "sigmoid":
+            return catalog.compiled(catalog.sigmoid(-catalog.Z), catalog.Z)(z)
+        if activation == "softmax":
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            others = np.ones((z.shape[1], z.shape[1])) - np.eye(z.shape[1])
+            return (e @ others) / e.sum(axis=1, keepdims=True)
+        return 1.0 - a
 
     @staticmethod
     def _per_sample(arrays, pid: tuple) -> np.ndarray:

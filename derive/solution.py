@@ -47,6 +47,38 @@ def _items(array):
     return (((s, j), flat[s][j]) for s in range(rows) for j in range(cols))
 
 
+class QuantityNames(dict):
+    """Key → plain name of a quantity; names not printed are made when asked for."""
+
+    def __init__(self, network: Network):
+        super().__init__()
+        self.network = network
+
+    def get(self, key: tuple, default: str | None = None) -> str | None:
+        if key in self:
+            return self[key]
+        net = self.network
+        kind, *index = key
+        partial = lambda num, den: f"d{num.name}/d{den.name}"  # noqa: E731
+        if kind in ("z", "a", "loss_term", "loss_sample", "loss"):
+            return net.symbol(kind, *index).name
+        if kind in ("dL/da", "delta"):
+            s, l, j = index
+            return partial(net.symbol("loss_sample", s),
+                           net.symbol("a" if kind == "dL/da" else "z", s, l, j))
+        if kind == "da/dz":
+            s, l, k, j = index
+            return partial(net.symbol("a", s, l, k), net.symbol("z", s, l, j))
+        if kind in ("grad", "grad_sample", "updated"):
+            pid = tuple(index[1:] if kind == "grad_sample" else index)
+            theta = net.param_symbol(pid)
+            if kind == "updated":
+                return f"{theta.name}+"
+            loss = net.symbol("loss") if kind == "grad" else net.symbol("loss_sample", index[0])
+            return partial(loss, theta)
+        return default
+
+
 @dataclass(frozen=True)
 class Solution:
     """A derived and cross-checked solution, ready to render.
@@ -147,14 +179,10 @@ def solve(problem: Problem, *, template_dir: str | Path | None = None) -> Soluti
     values = network.evaluate()
     derivation = derive(network, values)
     derived = flatten(network, values)
-    names = {}
+    names = QuantityNames(network)
     for step in derivation.steps:
         derived[step.key] = step.value
         names[step.key] = step.name
-    loss = network.notation.total_loss().plain
-    for pid, name in network.param_names.items():
-        names[("grad", *pid)] = f"d{loss}/d{name.plain}"
-        names[("updated", *pid)] = f"{name.plain}+"
     report = check.cross_check(problem, derived, names=names)
     return Solution(problem, derivation, report,
                     None if template_dir is None else Path(template_dir))
