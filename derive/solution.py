@@ -165,6 +165,9 @@ def atomic_write(path: Path, text: str) -> Path:
 def solve(problem: Problem, *, template_dir: str | Path | None = None) -> Solution:
     """Derive, evaluate and cross-check the worked solution of a problem.
 
+    Problems of another kind than ``network`` are solved by their own module (see
+    :data:`derive.spec.KINDS`), whose solution objects render and write the same way.
+
     Args:
         problem: a validated problem (see :func:`derive.load_problem`).
         template_dir: a folder of templates to use instead of the shipped ones.
@@ -175,6 +178,10 @@ def solve(problem: Problem, *, template_dir: str | Path | None = None) -> Soluti
     Raises:
         CrossCheckError: a value disagrees with the independent computations.
     """
+    if problem.kind != "network":
+        from .spec import kind_module
+
+        return kind_module(problem.kind).solve(problem, template_dir=template_dir)
     network = Network(problem)
     values = network.evaluate()
     derivation = derive(network, values)

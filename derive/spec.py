@@ -81,6 +81,7 @@ class Sample(_Model):
 class Problem(_Model):
     """A validated problem: network, data, loss, learning rate and display settings."""
 
+    kind: Literal["network"] = "network"
     title: str = "Worked solution"
     notation: Literal["mazur", "layer", "zhou"] = "layer"
     parameter_names: Literal["flat", "layer"] = "flat"
@@ -231,14 +232,38 @@ def _check_shapes(problem: Problem, source: str) -> None:
                      "expected targets that sum to 1 for softmax with cce")
 
 
-def parse_problem(mapping: Any, *, source: str = "<problem>") -> Problem:
-    """Validate an already-parsed mapping (e.g. from a script) into a :class:`Problem`.
+# Problem kinds other than "network" live in their own modules, each with its own
+# ``parse_problem(mapping, *, source)`` and ``solve(problem, *, template_dir)``; the
+# modules are imported only when a problem of their kind is read.
+KINDS: dict[str, str] = {
+    "network": __name__,
+}
+
+
+def kind_module(kind: str):
+    """The module that parses and solves problems of ``kind``."""
+    import importlib
+
+    return importlib.import_module(KINDS[kind])
+
+
+def parse_problem(mapping: Any, *, source: str = "<problem>") -> Any:
+    """Validate an already-parsed mapping (e.g. from a script) into a problem.
+
+    A mapping without ``kind`` (or with ``kind: network``) describes a network and
+    gives a :class:`Problem`; other kinds are validated by their own modules.
 
     Raises:
         ProblemError: naming ``source``, the field path and what was expected.
     """
     if not isinstance(mapping, Mapping):
         raise ProblemError(source, "", "expected a mapping of fields at the top level")
+    kind = mapping.get("kind", "network")
+    if kind not in KINDS:
+        raise ProblemError(source, "kind", f"expected one of {', '.join(sorted(KINDS))}, "
+                                           f"got {kind!r}")
+    if kind != "network":
+        return kind_module(kind).parse_problem(mapping, source=source)
     try:
         problem = Problem.model_validate(dict(mapping))
     except ValidationError as exc:
@@ -252,7 +277,7 @@ def parse_problem(mapping: Any, *, source: str = "<problem>") -> Problem:
     return problem
 
 
-def load_problem(path: str | Path) -> Problem:
+def load_problem(path: str | Path) -> Any:
     """Read and validate a YAML problem file.
 
     Args:
