@@ -85,6 +85,8 @@ class DerivePrinter(LatexPrinter):
             text = self.parenthesize(body, 50) if isinstance(body, sp.Add) else self._print(body)
             sign = "-" if first.p < 0 else ""
             return rf"{sign}\frac{{1}}{{{first.q}}} {text}"
+        if first == -1 and len(rest) == 1 and isinstance(rest[0], Shown) and rest[0].value < 0:
+            return rf"- \left({self._print(rest[0])}\right)"  # e^{-(-3)}, not e^{- -3}
         return super()._print_Mul(expr)
 
     def _print_Add(self, expr: sp.Add, order=None) -> str:
