@@ -52,12 +52,14 @@ def timed(spec, repeat: int) -> float:
     return statistics.median(times)
 
 
-def command_time() -> float:
-    with tempfile.TemporaryDirectory() as out:
+def command_time(*args: str, repeat: int = 5) -> float:
+    """Median wall time of a fresh Python process running ``args``."""
+    times = []
+    for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "derive", "solve", str(ROOT / "problems/mazur.yaml"),
-                        "--out", out], check=True, capture_output=True)
-        return time.perf_counter() - start
+        subprocess.run([sys.executable, *args], check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -75,7 +77,12 @@ def main() -> None:
     (p1, t1), (p2, t2) = rows[-2], rows[-1]
     print(f"growth exponent from {p1} to {p2} parameters: "
           f"{math.log(t2 / t1) / math.log(p2 / p1):.2f} (target <= 1.1)")
-    print(f"whole `derive solve problems/mazur.yaml` command: {command_time():.2f} s (target < 1)")
+    with tempfile.TemporaryDirectory() as out:
+        solve = command_time("-m", "derive", "solve", str(ROOT / "problems/mazur.yaml"),
+                             "--out", out)
+    baseline = command_time("-c", "import sympy")
+    print(f"whole `derive solve problems/mazur.yaml` command: {solve:.2f} s (target < 1); "
+          f"`import sympy` alone: {baseline:.2f} s")
 
 
 if __name__ == "__main__":
