@@ -313,6 +313,7 @@ class _Builder:
             self.shown[Partial(loss, theta)] = Shown(self.values.gradients[pid])
             new = sp.Symbol(theta.name + "+")
             net.notation.latex[new] = f"{{{net.notation.latex[theta]}}}^{{+}}"
+            net.notation.typst[new] = f"#${net.notation.typst[theta]}$^+"
             formula = sp.Add(theta, -product(eta, Partial(loss, theta)), evaluate=False)
             step = self.step(Update, ("updated", *pid), new, formula, self.values.updated[pid])
             blocks.append(Block(theta, (step,)))

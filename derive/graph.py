@@ -341,12 +341,13 @@ def _names(size: int, variables: Sequence[str], output_name: str,
            node_names: Sequence[str], source: str) -> list[str]:
     """Names for ``size`` nodes in forward order; the last is the output."""
     given = [*node_names, output_name]
-    for name in given:
+    for index, name in enumerate(given):
+        field = "output" if index == len(node_names) else f"node_names[{index}]"
         if not isinstance(name, str) or not _NAME.match(name):
-            raise ProblemError(source, "node_names", f"node name {name!r} is not an "
+            raise ProblemError(source, field, f"node name {name!r} is not an "
                                "identifier (a letter, then letters, digits or '_')")
         if name in variables:
-            raise ProblemError(source, "node_names", f"node name {name!r} is the name "
+            raise ProblemError(source, field, f"node name {name!r} is the name "
                                "of a variable")
     if len(set(given)) != len(given):
         raise ProblemError(source, "node_names", f"node names repeat: {given}")

@@ -18,6 +18,8 @@ from .steps import Block, LayerStatement, Section
 
 SLOPE_NAMES = {"sigmoid": r"\sigma", "tanh": r"\tanh", "relu": r"\operatorname{ReLU}",
                "leaky_relu": r"\operatorname{LeakyReLU}"}
+SLOPE_TYPST_NAMES = {"sigmoid": "sigma", "tanh": "tanh", "relu": 'op("ReLU")',
+                     "leaky_relu": 'op("LeakyReLU")'}
 
 
 class Hadamard(sp.Expr):
@@ -44,25 +46,29 @@ class _Vectors:
     def __init__(self, net: Network):
         self.net = net
 
-    def __call__(self, plain: str, latex: str) -> sp.Symbol:
+    def __call__(self, plain: str, latex: str, typst: str) -> sp.Symbol:
         symbol = sp.Symbol(plain, commutative=False)
         self.net.notation.latex[symbol] = latex
+        self.net.notation.typst[symbol] = typst
         return symbol
 
     def of(self, letter: str, l: int) -> sp.Symbol:
         """``letter^[l]`` for layer ``l`` (0-based); ``a`` before the first layer is ``x``."""
         if letter == "a" and l < 0:
-            return self("x", r"\mathbf{x}")
+            return self("x", r"\mathbf{x}", "bold(x)")
         bold = r"\boldsymbol{\delta}" if letter == "delta" else rf"\mathbf{{{letter}}}"
-        return self(f"{letter}[{l + 1}]", rf"{bold}^{{[{l + 1}]}}")
+        typst_bold = "bold(delta)" if letter == "delta" else f"bold({letter})"
+        return self(f"{letter}[{l + 1}]", rf"{bold}^{{[{l + 1}]}}", f"{typst_bold}^([{l + 1}])")
 
     def weights(self, l: int, transposed: bool = False) -> sp.Symbol:
         if transposed:
-            return self(f"W[{l + 1}]T", rf"\left(W^{{[{l + 1}]}}\right)^{{\top}}")
-        return self(f"W[{l + 1}]", rf"W^{{[{l + 1}]}}")
+            return self(f"W[{l + 1}]T", rf"\left(W^{{[{l + 1}]}}\right)^{{\top}}",
+                        f"(W^([{l + 1}]))^top")
+        return self(f"W[{l + 1}]", rf"W^{{[{l + 1}]}}", f"W^([{l + 1}])")
 
     def transposed(self, vector: sp.Symbol) -> sp.Symbol:
-        return self(f"{vector.name}T", rf"\left({self.net.notation.latex[vector]}\right)^{{\top}}")
+        return self(f"{vector.name}T", rf"\left({self.net.notation.latex[vector]}\right)^{{\top}}",
+                    f"({self.net.notation.typst[vector]})^top")
 
 
 def layer_form(net: Network) -> Section:
@@ -88,7 +94,9 @@ def layer_form(net: Network) -> Section:
                 upstream = sp.Mul(v.weights(l + 1, transposed=True), v.of("delta", l + 1))
             if spec.activation == "softmax":
                 jacobian = v(f"J[{l + 1}]T", rf"\left(\frac{{\partial \mathbf{{a}}^{{[{l + 1}]}}}}"
-                                             rf"{{\partial \mathbf{{z}}^{{[{l + 1}]}}}}\right)^{{\top}}")
+                                             rf"{{\partial \mathbf{{z}}^{{[{l + 1}]}}}}\right)^{{\top}}",
+                             f"(frac(partial bold(a)^([{l + 1}]), "
+                             f"partial bold(z)^([{l + 1}])))^top")
                 backward = sp.Mul(jacobian, upstream)
             elif spec.activation == "linear":
                 backward = upstream
@@ -104,12 +112,13 @@ def layer_form(net: Network) -> Section:
                     Partial(loss, bias),
                     sp.Function("Sum")(delta) if spec.shared_bias else delta))
             statements.append(LayerStatement(
-                v(f"W[{l + 1}]+", rf"{{W^{{[{l + 1}]}}}}^{{+}}"),
+                v(f"W[{l + 1}]+", rf"{{W^{{[{l + 1}]}}}}^{{+}}", f"#$W^([{l + 1}])$^+"),
                 sp.Add(W, sp.Mul(-1, eta, Partial(loss, W)))))
             if spec.bias is not None and net.problem.update_biases:
                 bias = v.of("b", l)
                 statements.append(LayerStatement(
-                    v(f"b[{l + 1}]+", rf"{{{net.notation.latex[bias]}}}^{{+}}"),
+                    v(f"b[{l + 1}]+", rf"{{{net.notation.latex[bias]}}}^{{+}}",
+                      f"#${net.notation.typst[bias]}$^+"),
                     sp.Add(bias, sp.Mul(-1, eta, Partial(loss, bias)))))
         blocks.append(Block(delta, tuple(statements)))
     return Section("layer_form", tuple(blocks))

@@ -1,8 +1,8 @@
 """Names of quantities and parameters, in the notation a problem chooses.
 
 A notation only names things: each quantity gets a SymPy symbol with a plain name
-(used in JSON and error messages) and a LaTeX name (given to the printer as its
-``symbol_names`` setting). Three styles follow the seeds:
+(used in JSON and error messages), a LaTeX name and a Typst name (given to the
+printers as their ``symbol_names`` setting). Three styles follow the seeds:
 
 * ``mazur``: inputs ``i1``, hidden ``net_h1``/``out_h1``, outputs ``net_o1``/``out_o1``,
   targets ``target_o1``, loss ``E_total`` with terms ``E_o1`` (seed 001).
@@ -14,6 +14,7 @@ A notation only names things: each quantity gets a SymPy symbol with a plain nam
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -23,15 +24,28 @@ import sympy as sp
 class Name:
     plain: str
     latex: str
+    typst: str
 
 
 def _sub(*parts: object) -> str:
     return ",".join(str(p) for p in parts)
 
 
+def typst_word(text: str) -> str:
+    """A word of a name in Typst math, italic like LaTeX's: ``h1`` → ``h 1``, ``net`` →
+    ``italic("net")`` (Typst reads ``h1`` or ``net`` as the name of a variable)."""
+    parts = re.findall(r"[A-Za-z]+|[0-9]+|,", text)
+    return " ".join(f'italic("{p}")' if p.isalpha() and len(p) > 1 else p for p in parts)
+
+
+def typst_over(typst: str, superscript: str) -> str:
+    """``{name}^{sup}`` in Typst: the name as one piece, so its own scripts stay put."""
+    return f"#${typst}$^({superscript})"
+
+
 @dataclass
 class Notation:
-    """Makes the symbols of one problem and remembers their LaTeX names.
+    """Makes the symbols of one problem and remembers their LaTeX and Typst names.
 
     Args:
         style: ``mazur``, ``layer`` or ``zhou``.
@@ -43,10 +57,12 @@ class Notation:
     widths: tuple[int, ...]
     samples: int = 1
     latex: dict[sp.Symbol, str] = field(default_factory=dict)
+    typst: dict[sp.Symbol, str] = field(default_factory=dict)
 
     def symbol(self, name: Name) -> sp.Symbol:
         symbol = sp.Symbol(name.plain)
         self.latex[symbol] = name.latex
+        self.typst[symbol] = name.typst
         return symbol
 
     # -- helpers -------------------------------------------------------------
@@ -57,7 +73,8 @@ class Notation:
     def _sample(self, name: Name, s: int | None) -> Name:
         if s is None or self.samples == 1:
             return name
-        return Name(f"{name.plain}({s + 1})", f"{{{name.latex}}}^{{({s + 1})}}")
+        return Name(f"{name.plain}({s + 1})", f"{{{name.latex}}}^{{({s + 1})}}",
+                    typst_over(name.typst, f"({s + 1})"))
 
     def _mazur_label(self, l: int, j: int) -> str:
         if l == self.depth - 1:
@@ -69,38 +86,43 @@ class Notation:
         index = f"_{{{j + 1}}}" if self.widths[l + 1] > 1 else ""
         plain = letter + (f"{l + 1}" if self.depth > 1 else "") + (
             f"_{j + 1}" if self.widths[l + 1] > 1 else "")
-        return Name(plain, f"{letter}{layer}{index}")
+        typst = letter + (f"^([{l + 1}])" if self.depth > 1 else "") + (
+            f"_({j + 1})" if self.widths[l + 1] > 1 else "")
+        return Name(plain, f"{letter}{layer}{index}", typst)
 
     def _zhou_label(self, l: int, j: int) -> Name:
         if l == self.depth - 1:
             if self.widths[-1] == 1:
-                return Name("y_pred", r"\hat{y}")
-            return Name(f"y_pred{j + 1}", rf"\hat{{y}}_{{{j + 1}}}")
+                return Name("y_pred", r"\hat{y}", "hat(y)")
+            return Name(f"y_pred{j + 1}", rf"\hat{{y}}_{{{j + 1}}}", f"hat(y)_({j + 1})")
         if self.depth == 2:
-            return Name(f"h{j + 1}", f"h_{{{j + 1}}}")
-        return Name(f"h{l + 1}_{j + 1}", f"h^{{[{l + 1}]}}_{{{j + 1}}}")
+            return Name(f"h{j + 1}", f"h_{{{j + 1}}}", f"h_({j + 1})")
+        return Name(f"h{l + 1}_{j + 1}", f"h^{{[{l + 1}]}}_{{{j + 1}}}",
+                    f"h^([{l + 1}])_({j + 1})")
 
     # -- quantities ------------------------------------------------------------
     def input(self, k: int, s: int | None = None) -> Name:
         if self.style == "mazur":
-            name = Name(f"i{k + 1}", f"i_{{{k + 1}}}")
+            name = Name(f"i{k + 1}", f"i_{{{k + 1}}}", f"i_({k + 1})")
         elif self.widths[0] == 1:
-            name = Name("x", "x")
+            name = Name("x", "x", "x")
         else:
-            name = Name(f"x{k + 1}", f"x_{{{k + 1}}}")
+            name = Name(f"x{k + 1}", f"x_{{{k + 1}}}", f"x_({k + 1})")
         return self._sample(name, s)
 
     def pre_activation(self, l: int, j: int, s: int | None = None) -> Name:
         if self.style == "mazur":
             label = self._mazur_label(l, j)
-            name = Name(f"net_{label}", f"net_{{{label}}}")
+            name = Name(f"net_{label}", f"net_{{{label}}}",
+                        f'italic("net")_({typst_word(label)})')
         elif self.style == "zhou":
             label = "o" if l == self.depth - 1 else "h"
             index = _sub(*([l + 1] if self.depth > 2 and label == "h" else []), j + 1)
             if label == "o" and self.widths[-1] == 1:
-                name = Name("z_o", "z_{o}")
+                name = Name("z_o", "z_{o}", "z_(o)")
             else:
-                name = Name(f"z_{label}{index}", f"z_{{{label}_{{{index}}}}}")
+                name = Name(f"z_{label}{index}", f"z_{{{label}_{{{index}}}}}",
+                            f"z_({label}_({index}))")
         else:
             name = self._layer_indexed("z", l, j)
         return self._sample(name, s)
@@ -108,7 +130,8 @@ class Notation:
     def activation(self, l: int, j: int, s: int | None = None) -> Name:
         if self.style == "mazur":
             label = self._mazur_label(l, j)
-            name = Name(f"out_{label}", f"out_{{{label}}}")
+            name = Name(f"out_{label}", f"out_{{{label}}}",
+                        f'italic("out")_({typst_word(label)})')
         elif self.style == "zhou":
             name = self._zhou_label(l, j)
         else:
@@ -118,15 +141,17 @@ class Notation:
     def target(self, k: int, s: int | None = None) -> Name:
         if self.style == "mazur":
             label = self._mazur_label(self.depth - 1, k)
-            name = Name(f"target_{label}", f"target_{{{label}}}")
+            name = Name(f"target_{label}", f"target_{{{label}}}",
+                        f'italic("target")_({typst_word(label)})')
         elif self.widths[-1] == 1:
-            name = Name("y", "y")
+            name = Name("y", "y", "y")
         else:
-            name = Name(f"y{k + 1}", f"y_{{{k + 1}}}")
+            name = Name(f"y{k + 1}", f"y_{{{k + 1}}}", f"y_({k + 1})")
         return self._sample(name, s)
 
     def loss(self, s: int | None = None) -> Name:
-        name = Name("E_total", "E_{total}") if self.style == "mazur" else Name("L", "L")
+        name = (Name("E_total", "E_{total}", 'E_(italic("total"))') if self.style == "mazur"
+                else Name("L", "L", "L"))
         return self._sample(name, s)
 
     def loss_term(self, k: int, s: int | None = None) -> Name:
@@ -135,16 +160,16 @@ class Notation:
             return self.loss(s)
         if self.style == "mazur":
             label = self._mazur_label(self.depth - 1, k)
-            name = Name(f"E_{label}", f"E_{{{label}}}")
+            name = Name(f"E_{label}", f"E_{{{label}}}", f"E_({typst_word(label)})")
         else:
-            name = Name(f"L_{k + 1}", f"L_{{{k + 1}}}")
+            name = Name(f"L_{k + 1}", f"L_{{{k + 1}}}", f"L_({k + 1})")
         return self._sample(name, s)
 
     def total_loss(self) -> Name:
         return self.loss(None)
 
     def learning_rate(self) -> Name:
-        return Name("eta", r"\eta")
+        return Name("eta", r"\eta", "eta")
 
 
 def _pair(j: int, k: int) -> str:
@@ -174,25 +199,29 @@ def parameter_names(style: str, widths: tuple[int, ...],
     if style == "flat":
         for letter, ids in (("w", weights), ("b", biases)):
             for n, pid in enumerate(ids, start=1):
-                names[pid] = (Name(letter, letter) if len(ids) == 1
-                              else Name(f"{letter}{n}", f"{letter}_{{{n}}}"))
+                names[pid] = (Name(letter, letter, letter) if len(ids) == 1
+                              else Name(f"{letter}{n}", f"{letter}_{{{n}}}", f"{letter}_({n})"))
         return names
     for pid in weights:
         _, l, j, k = pid
         if depth == 1 and widths[1] == 1:
-            names[pid] = Name(f"w{k + 1}", f"w_{{{k + 1}}}")
+            names[pid] = Name(f"w{k + 1}", f"w_{{{k + 1}}}", f"w_({k + 1})")
         elif depth == 1:
-            names[pid] = Name(f"W[{j + 1},{k + 1}]", f"W_{{{_pair(j, k)}}}")
+            names[pid] = Name(f"W[{j + 1},{k + 1}]", f"W_{{{_pair(j, k)}}}",
+                              f"W_({_pair(j, k)})")
         else:
             names[pid] = Name(f"W{l + 1}[{j + 1},{k + 1}]",
-                              f"W^{{[{l + 1}]}}_{{{_pair(j, k)}}}")
+                              f"W^{{[{l + 1}]}}_{{{_pair(j, k)}}}",
+                              f"W^([{l + 1}])_({_pair(j, k)})")
     for pid in biases:
         l = pid[1]
         layer = f"^{{[{l + 1}]}}" if depth > 1 else ""
+        typst_layer = f"^([{l + 1}])" if depth > 1 else ""
         plain_layer = f"{l + 1}" if depth > 1 else ""
         if len(pid) == 2 or widths[l + 1] == 1:
-            names[pid] = Name(f"b{plain_layer}", f"b{layer}")
+            names[pid] = Name(f"b{plain_layer}", f"b{layer}", f"b{typst_layer}")
         else:
             j = pid[2]
-            names[pid] = Name(f"b{plain_layer}[{j + 1}]", f"b{layer}_{{{j + 1}}}")
+            names[pid] = Name(f"b{plain_layer}[{j + 1}]", f"b{layer}_{{{j + 1}}}",
+                              f"b{typst_layer}_({j + 1})")
     return names

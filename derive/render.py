@@ -8,18 +8,23 @@ them out. LaTeX templates use LaTeX-safe delimiters (``((* *))`` for blocks,
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+import sympy as sp
+from sympy.core.function import _coeff_isneg
+from sympy.printing.precedence import PRECEDENCE
 
 from . import __version__
 from .errors import RenderError
-from .forms import Shown
-from .latex import DerivePrinter, escape_latex, format_given, format_number
+from .forms import Partial, Shown, total
+from .latex import DerivePrinter, escape_latex, format_given
 from .steps import LayerStatement
+from .typst import TypstPrinter, negated, typst_string, typst_text
 
 FORMATS = ("md", "tex", "json")
 TEMPLATE_FILES = {"md": "solution.md.j2", "tex": "solution.tex.j2"}
@@ -46,12 +51,17 @@ def default_template_dir() -> Path:
 
 @dataclass(frozen=True)
 class EquationView:
-    """One equation chain as LaTeX: ``lhs = rhs[0] = rhs[1] = …``."""
+    """One equation chain as LaTeX (or Typst): ``lhs = rhs[0] = rhs[1] = …``.
+
+    ``lines`` holds each of ``rhs`` broken into lines where it is too long for a page
+    (a sum split before a ``+`` or ``-``; every line after the first starts with it).
+    """
 
     kind: str
     lhs: str
     rhs: tuple[str, ...]
     reused: tuple[str, ...]
+    lines: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class SectionView:
     output_layer: bool
     sample: int | None       # 1-based, only for batches
     blocks: tuple[BlockView, ...]
+    paths_figure: bool = False  # the diagram of the paths to the first weight goes here
 
 
 @dataclass(frozen=True)
@@ -77,40 +88,155 @@ class Row:
     value: str
 
 
-def _equation(step, printer: DerivePrinter) -> EquationView:
+def _equation(step, printer, line_width: float | None = None) -> EquationView:
     if isinstance(step, LayerStatement):
-        return EquationView(step.kind, printer.doprint(step.lhs),
-                            (printer.doprint(step.formula),), ())
+        text = printer.doprint(step.formula)
+        return EquationView(step.kind, printer.doprint(step.lhs), (text,), (), ((text,),))
     value = printer.doprint(_shown(step.value))
     rhs: list[str] = []
+    lines: list[tuple[str, ...]] = []
     for form in (step.formula, step.substituted):
         text = printer.doprint(form)
         if text not in rhs and text != value:
             rhs.append(text)
+            room = None if line_width is None else line_width - estimated_width(step.lhs)
+            lines.append(broken_sum(form, printer, room) if room else (text,))
     rhs.append(value)
+    lines.append((value,))
     lhs = printer.doprint(step.lhs)
     if rhs[0] == lhs:  # a given value: lhs = value
-        rhs = rhs[1:]
+        rhs, lines = rhs[1:], lines[1:]
     reused = tuple(printer.doprint(expr) for expr in getattr(step, "reused", ()))
-    return EquationView(step.kind, lhs, tuple(rhs), reused)
+    return EquationView(step.kind, lhs, tuple(rhs), reused, tuple(lines))
+
+
+def estimated_width(expr: sp.Expr) -> float:
+    """How wide ``expr`` prints, in widths of a digit: a structural estimate.
+
+    Stacked fractions count their wider part; scripts count at 70 %.
+    """
+    if isinstance(expr, Shown):
+        return len(format_given(round(expr.value, 6)))
+    if isinstance(expr, Partial):
+        return 1 + max(estimated_width(expr.num), estimated_width(expr.den))
+    if expr.is_Symbol:
+        head, _, scripts = expr.name.partition("_")
+        return len(head) + 0.7 * len(scripts)
+    if expr.is_Number:
+        return len(str(expr))
+    parts = [estimated_width(arg) for arg in expr.args]
+    if expr.is_Add:
+        return sum(parts) + 2.5 * (len(parts) - 1) + 2 * sum(a.is_Add for a in expr.args)
+    if expr.is_Mul:
+        if any(a.is_Pow and a.exp.is_negative for a in expr.args):
+            return max(parts)  # a fraction
+        return sum(parts) + 1.5 * (len(parts) - 1) + 2 * sum(a.is_Add for a in expr.args)
+    if expr.is_Pow:
+        return parts[0] + 0.7 * parts[1] + (2 if expr.base.is_Add else 0)
+    return 3 + sum(parts) + 1.5 * (len(parts) - 1)  # a function: name and brackets
+
+
+def broken_sum(expr: sp.Expr, printer, width: float) -> tuple[str, ...]:
+    """A sum wider than ``width`` as lines: terms kept whole, each line but the first
+    starting with its operator; anything else as one line."""
+    if not expr.is_Add or estimated_width(expr) <= width:
+        return (printer.doprint(expr),)
+    chunks: list[list[sp.Expr]] = [[]]
+    used = 0.0
+    for term in expr.args:
+        size = estimated_width(term) + 2.5
+        if chunks[-1] and used + size > width:
+            chunks.append([])
+            used = 4.0  # the indent of a continued line
+        chunks[-1].append(term)
+        used += size
+    lines = [printer.doprint(total(*chunks[0]))]
+    for chunk in chunks[1:]:
+        text = ""
+        for term in chunk:
+            if _coeff_isneg(term):
+                text += "- "
+                term = negated(term)
+            else:
+                text += "+ "
+            bracket = term.is_Add or (isinstance(term, Shown) and term.value < 0)
+            text += (printer.parenthesize(term, PRECEDENCE["Add"]) if bracket
+                     else printer.doprint(term)) + " "
+        lines.append(text.rstrip())
+    return tuple(lines)
 
 
 def _shown(value: float) -> Shown:
     return Shown(value)
 
 
-def build_view(solution) -> dict:
-    """Everything the templates need, as strings and small records."""
+PATHS_TO = ("W", 0, 0, 0)  # the parameter whose paths to the loss are drawn: the first weight
+
+
+def figure_files(solution) -> dict[str, str | None]:
+    """The names of the SVG pictures beside the Markdown (see :func:`figure_svgs`).
+
+    Named after their content, so that solutions written into one folder never share a
+    name unless they share the picture.
+    """
+    return {name: None if text is None else
+            f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:10]}.svg"
+            for name, text in _figure_keys(solution).items()}
+
+
+def _figure_keys(solution) -> dict[str, str | None]:
+    from . import figures
+
+    printer = solution_printer(solution, "tex")
+    derivation = solution.derivation
+    network = figures.network_diagram(solution)
+    paths = (figures.network_diagram(solution, values=False, paths_to=PATHS_TO)
+             if derivation.listed and derivation.network.depth > 1 else None)
+    return {"network": repr(figures.diagram_view(network, printer)),
+            "paths": None if paths is None else repr(figures.diagram_view(paths, printer))}
+
+
+def figure_svgs(solution) -> dict[str, bytes]:
+    """File name → SVG of the pictures the Markdown shows (matplotlib, deterministic)."""
+    from . import figures
+
+    printer = solution_printer(solution, "tex")
+    files = figure_files(solution)
+    out = {files["network"]: figures.diagram_svg(figures.network_diagram(solution), printer)}
+    if files["paths"] is not None:
+        out[files["paths"]] = figures.diagram_svg(
+            figures.network_diagram(solution, values=False, paths_to=PATHS_TO), printer)
+    return out
+
+
+def solution_printer(solution, engine: str = "tex"):
+    """The printer of a solution's mathematics for ``tex`` (LaTeX, also in Markdown)
+    or ``typ`` (Typst), with its notation and digits."""
+    network = solution.derivation.network
+    problem = solution.problem
+    if engine == "typ":
+        return TypstPrinter({"symbol_names": network.notation.typst, "digits": problem.digits,
+                             "rounding": problem.rounding})
+    return DerivePrinter({"symbol_names": network.notation.latex, "digits": problem.digits,
+                          "rounding": problem.rounding})
+
+
+def build_view(solution, *, engine: str = "tex", line_width: float | None = None) -> dict:
+    """Everything the templates need, as strings and small records.
+
+    Args:
+        engine: ``tex`` for LaTeX mathematics (Markdown and LaTeX), ``typ`` for Typst.
+        line_width: break sums wider than this many digit widths (None: never).
+    """
     derivation = solution.derivation
     network = derivation.network
     problem = solution.problem
-    printer = DerivePrinter({"symbol_names": network.notation.latex, "digits": problem.digits,
-                             "rounding": problem.rounding})
+    printer = solution_printer(solution, engine)
     sections = []
     for section in derivation.sections:
         blocks = tuple(
             BlockView(None if block.subject is None else printer.doprint(block.subject),
-                      tuple(_equation(step, printer) for step in block.steps))
+                      tuple(_equation(step, printer, line_width) for step in block.steps))
             for block in section.blocks)
         sections.append(SectionView(
             section.part,
@@ -118,6 +244,12 @@ def build_view(solution) -> dict:
             section.layer == network.depth - 1,
             None if section.sample is None or network.samples == 1 else section.sample + 1,
             blocks))
+    # The picture of the paths from the loss back to the first weight goes before the
+    # first hidden layer's backward pass (the first sample's, in a batch).
+    first_layer = next((i for i, section in enumerate(derivation.sections)
+                        if section.part == "backward" and section.layer == 0), None)
+    if derivation.listed and network.depth > 1 and first_layer is not None:
+        sections[first_layer] = replace(sections[first_layer], paths_figure=True)
 
     data_rows = []
     for s in range(network.samples):
@@ -164,15 +296,18 @@ def build_view(solution) -> dict:
         "data_rows": data_rows,
         "parameter_rows": parameter_rows,
         "sections": sections,
+        "figures": figure_files(solution),
+        "paths": {"loss": printer.doprint(network.symbol("loss_sample", 0)),
+                  "parameter": printer.doprint(network.param_symbol(PATHS_TO))},
         "check": check,
         "loss_symbol": printer.doprint(network.symbol("loss")),
-        "loss_value": format_number(derivation.values.loss, digits=problem.digits,
-                                    rounding=problem.rounding),
+        "loss_value": printer.doprint(_shown(derivation.values.loss)),
     }
 
 
 @lru_cache(maxsize=8)
-def _environment(folder: str, fmt: str) -> jinja2.Environment:
+def environment(folder: str, fmt: str) -> jinja2.Environment:
+    """The Jinja2 environment of a template folder for ``md``, ``tex`` or ``typ``."""
     options = dict(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
                    keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                    autoescape=False)
@@ -180,10 +315,10 @@ def _environment(folder: str, fmt: str) -> jinja2.Environment:
         options.update(block_start_string="((*", block_end_string="*))",
                        variable_start_string="(((", variable_end_string=")))",
                        comment_start_string="((=", comment_end_string="=))")
-    environment = jinja2.Environment(**options)
-    environment.filters["escape_latex"] = escape_latex
-    environment.filters["escape_markdown"] = escape_markdown
-    return environment
+    env = jinja2.Environment(**options)
+    env.filters.update(escape_latex=escape_latex, escape_markdown=escape_markdown,
+                       typst_string=typst_string, typst_text=typst_text)
+    return env
 
 
 def escape_markdown(text: str) -> str:
@@ -203,7 +338,7 @@ def render(solution, fmt: str, *, template_dir: str | Path | None = None) -> str
         raise RenderError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     folder = Path(template_dir) if template_dir is not None else default_template_dir()
     try:
-        template = _environment(str(folder), fmt).get_template(TEMPLATE_FILES[fmt])
+        template = environment(str(folder), fmt).get_template(TEMPLATE_FILES[fmt])
         return template.render(**build_view(solution))
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"{folder}: template {exc.name} not found") from None

@@ -134,27 +134,40 @@ class Solution:
         """Render every format first, then write each file atomically.
 
         Returns:
-            The paths written.
+            The paths written (with Markdown: the SVG pictures it shows, last).
 
         Raises:
             RenderError: a format is unknown or a template fails (nothing is written).
         """
         texts = {fmt: self.render(fmt) for fmt in formats}  # all or nothing
+        # The Markdown shows the network (and the paths to its first weight) as SVG files
+        # beside it, named after their content.
+        pictures = render.figure_svgs(self) if "md" in texts else {}
         folder = Path(out_dir)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RenderError(f"{folder}: cannot create the output folder ({exc.strerror})") \
                 from None
-        return [atomic_write(folder / f"{stem}.{fmt}", text) for fmt, text in texts.items()]
+        written = [atomic_write_bytes(folder / name, data) for name, data in pictures.items()]
+        return [atomic_write(folder / f"{stem}.{fmt}", text)
+                for fmt, text in texts.items()] + written
 
 
 def atomic_write(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
+    """Write UTF-8 ``text`` (with ``\n`` line ends) atomically; see :func:`atomic_write_bytes`."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as an ordinary file, not mkstemp's 0600
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

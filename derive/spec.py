@@ -237,6 +237,10 @@ def _check_shapes(problem: Problem, source: str) -> None:
 # modules are imported only when a problem of their kind is read.
 KINDS: dict[str, str] = {
     "network": __name__,
+    "graph": "derive.graph_problem",
+    "derivative": "derive.calculus",
+    "descent": "derive.descent",
+    "training": "derive.training",
 }
 
 
