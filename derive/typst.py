@@ -163,7 +163,10 @@ class TypstPrinter(Printer):
             sign = "-" if first.p < 0 else ""
             return f"{sign}frac(1, {first.q}) {text}"
         if _coeff_isneg(expr):
-            return "-" + self._print(negated(expr))
+            rest = negated(expr)
+            if isinstance(rest, Shown) and rest.value < 0:
+                return f"-({self._print(rest)})"  # e^(-(-3)), not e^(--3)
+            return "-" + self._print(rest)
         numerator, denominator = [], []
         for factor in expr.args:
             if factor.is_Pow and factor.exp.is_Rational and factor.exp.is_negative:

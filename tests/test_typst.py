@@ -188,3 +188,17 @@ def test_shipped_solutions_print_every_step():
         for step in solution.derivation.steps:
             for form in (step.lhs, step.formula, step.substituted):
                 assert printer.doprint(form)
+
+
+def test_minus_a_negative_number_is_bracketed():
+    import sympy as sp
+
+    from derive.catalog import ACTIVATIONS
+    from derive.forms import Shown, substitute
+    from derive.typst import TypstPrinter
+
+    z = sp.Symbol("z")
+    sigmoid = ACTIVATIONS["sigmoid"].shown(z, 0)
+    printer = TypstPrinter({"digits": 4})
+    assert printer.doprint(substitute(sigmoid, {z: Shown(-0.15)})) == "frac(1, 1 + e^(-(-0.15)))"
+    assert printer.doprint(substitute(sigmoid, {z: Shown(0.15)})) == "frac(1, 1 + e^(-0.15))"
