@@ -15,10 +15,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["load_problem", "parse_problem", "solve", "Solution", "DeriveError",
-           "ProblemError", "CrossCheckError", "__version__"]
+__all__ = [
+    "CrossCheckError",
+    "DeriveError",
+    "ProblemError",
+    "Solution",
+    "__version__",
+    "load_problem",
+    "parse_problem",
+    "solve",
+]
 
-from .errors import CrossCheckError, DeriveError, ProblemError  # noqa: E402
+from .errors import CrossCheckError, DeriveError, ProblemError
 
 
 def __getattr__(name: str):

@@ -9,9 +9,9 @@ per form, so that every neuron of a layer shares one symbolic form.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -112,7 +112,7 @@ class Activation:
         return _activation_derivative(self.name, float(parameter))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _activation_derivative(name: str, parameter: float) -> sp.Expr:
     applied = ACTIVATIONS[name].function(Z, parameter)
     return sp.diff(applied, Z).xreplace({applied: A})
@@ -181,13 +181,13 @@ LOSSES: dict[str, Loss] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def loss_term(name: str, k: int, base: int | None) -> sp.Expr:
     """The generic per-output loss term in ``Y`` and ``A``."""
     return LOSSES[name].term(Y, A, k, base)
 
 
-@lru_cache(maxsize=None)
+@cache
 def loss_derivative(name: str, k: int, base: int | None) -> sp.Expr:
     """``∂term/∂a`` of the generic loss term, derived by SymPy (common factors pulled out)."""
     return sp.factor_terms(sp.diff(loss_term(name, k, base), A))
@@ -215,7 +215,7 @@ _NUMERIC = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _printer():
     from sympy.printing.numpy import NumPyPrinter
 
@@ -223,7 +223,7 @@ def _printer():
                          "allow_unknown_functions": True, "user_functions": {}})
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(expr: sp.Expr, *args: sp.Symbol) -> Callable[..., np.ndarray]:
     """Compile a generic form once; evaluate it on whole layers with NumPy."""
     # NumPy's printer, but only the `numpy` name in the namespace: lambdify's

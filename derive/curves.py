@@ -7,7 +7,8 @@ One :class:`Curve` is drawn two ways:
   every run with the same matplotlib: a fixed hash salt, text drawn as paths, no
   date and no creator in the metadata.
 * :func:`pgfplots_coordinates` writes its points for a pgfplots ``\\addplot`` inside
-  the LaTeX document, which then needs no image file.
+  the LaTeX document, which then needs no image file; :func:`plot_view` hands both to
+  the templates.
 
 matplotlib is imported only when an SVG is drawn.
 """
@@ -64,6 +65,15 @@ class Curve:
 def pgfplots_coordinates(curve: Curve) -> str:
     """``(x,y) (x,y) …`` with 8 significant digits, for ``\\addplot coordinates {…}``."""
     return " ".join(f"({x},{y:.8g})" for x, y in curve.points)
+
+
+def plot_view(curve: Curve, *, image: str) -> dict:
+    """What the templates' ``plot_section`` lays out: the SVG file ``image`` (Markdown),
+    the axes and the coordinates (pgfplots)."""
+    return {"image": image, "x_label": curve.x_label, "y_label": curve.y_label,
+            "log": curve.log_scale, "markers": curve.markers,
+            "ticks": ",".join(str(x) for x in curve.ticks),
+            "coordinates": pgfplots_coordinates(curve)}
 
 
 def svg(curve: Curve) -> str:

@@ -328,7 +328,7 @@ class _Numbers(dict):
     a network with thousands of parameters costs nothing for those not printed.
     """
 
-    def __init__(self, builder: "_Builder"):
+    def __init__(self, builder: _Builder):
         super().__init__()
         self.builder = builder
 

@@ -25,9 +25,10 @@ import ast
 import keyword
 import re
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Callable, Iterable, NoReturn
+from typing import NoReturn
 
 import sympy
 

@@ -1,14 +1,17 @@
 """Pictures: the network diagram, the paths from the loss to a weight, activation plots.
 
 A diagram is computed once, as geometry (:class:`Diagram`: nodes and edges in
-centimetres, labels as SymPy expressions), and drawn three ways: TikZ and Typst by
-the macros of ``templates/figures.tex.j2`` and ``figures.typ.j2`` from a
+centimetres, labels as SymPy expressions), and drawn by templates three ways: TikZ and
+Typst by the macros of ``templates/figures.tex.j2`` and ``figures.typ.j2`` from a
 :func:`diagram_view` of printed strings, and SVG (beside the Markdown) by
-:func:`diagram_svg` with matplotlib. Networks too large to list (derivation
-``listed`` false) get a layer-level diagram: one box per layer.
+``templates/figures.svg.j2`` from an :func:`svg_view` in pixels, whose labels are
+runs of text with their scripts (no matplotlib: drawing a diagram costs milliseconds).
+Networks too large to list (derivation ``listed`` false) get a layer-level diagram:
+one box per layer.
 
 Activation plots (:func:`activation_plot`) show each activation the problem uses and
-its derivative, with the pre-activations of the forward pass marked.
+its derivative, with the pre-activations of the forward pass marked; they are drawn by
+matplotlib, imported only then.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 import sympy as sp
 
 from .forms import Shown
-from .notation import Notation
+from .notation import Notation, Run, svg_runs
 
 LAYER_GAP = 4.2    # cm between layer columns
 NODE_GAP = 1.7     # cm between neurons of a layer
@@ -100,9 +103,9 @@ def network_diagram(solution, *, values: bool = True, paths_to: tuple | None = N
     one_sample = net.samples == 1
     # Nodes are named without a sample's superscript, even in a batch.
     names = Notation(net.notation.style, widths)
-    x_symbol = lambda k: net.notation.symbol(names.input(k))  # noqa: E731
-    a_symbol = lambda l, j: net.notation.symbol(names.activation(l, j))  # noqa: E731
-    y_symbol = lambda k: net.notation.symbol(names.target(k))  # noqa: E731
+    x_symbol = lambda k: net.notation.symbol(names.input(k))
+    a_symbol = lambda l, j: net.notation.symbol(names.activation(l, j))
+    y_symbol = lambda k: net.notation.symbol(names.target(k))
     nodes: dict[tuple, Node] = {}
     for l, width in enumerate(widths):
         for j, y in enumerate(_column(width, tallest)):
@@ -199,7 +202,7 @@ def _layer_diagram(solution) -> Diagram:
     net = solution.derivation.network
     problem = solution.problem
     gap = 3.6
-    vector = lambda name: sp.Symbol(name, commutative=False)  # noqa: E731 (as derive.matrix)
+    vector = lambda name: sp.Symbol(name, commutative=False)
     nodes = [Node(0.0, 0.0, vector("x"), "layer", caption=f"{net.widths[0]} inputs",
                   radius=0.8)]
     for l, layer in enumerate(problem.layers):
@@ -254,6 +257,16 @@ def _cm(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _arrowhead(start, end, length: float) -> tuple[tuple[float, float], ...]:
+    """The tip, then the two back corners, of an arrowhead at ``end``."""
+    (x1, y1), (x2, y2) = start, end
+    distance = math.hypot(x2 - x1, y2 - y1)
+    ux, uy = (x2 - x1) / distance, (y2 - y1) / distance
+    bx, by = x2 - ux * length, y2 - uy * length
+    return ((x2, y2), (bx - uy * length * 0.45, by + ux * length * 0.45),
+            (bx + uy * length * 0.45, by - ux * length * 0.45))
+
+
 def diagram_view(diagram: Diagram, printer) -> dict:
     """The diagram with every label printed by ``printer`` and coordinates as text."""
     def printed(label) -> str:
@@ -266,11 +279,7 @@ def diagram_view(diagram: Diagram, printer) -> dict:
     for e in diagram.edges:
         (x1, y1), (x2, y2) = e.start, e.end
         lx, ly = x1 + (x2 - x1) * e.position, y1 + (y2 - y1) * e.position
-        length = math.hypot(x2 - x1, y2 - y1)
-        ux, uy = (x2 - x1) / length, (y2 - y1) / length
-        bx, by = x2 - ux * ARROW, y2 - uy * ARROW
-        head = ((x2, y2), (bx - uy * ARROW * 0.45, by + ux * ARROW * 0.45),
-                (bx + uy * ARROW * 0.45, by - ux * ARROW * 0.45))
+        head = _arrowhead(e.start, e.end, ARROW)
         edges.append(EdgeView(
             _cm(x1), _cm(y1), _cm(diagram.height - y1), _cm(x2), _cm(y2),
             _cm(diagram.height - y2), None if e.label is None else printed(e.label),
@@ -280,7 +289,257 @@ def diagram_view(diagram: Diagram, printer) -> dict:
             "edges": tuple(edges), "highlight": diagram.highlight}
 
 
-# -- SVG and plots (matplotlib, loaded only when asked for) ---------------------------------
+# -- SVG: the diagram in pixels, labels as runs of text, for figures.svg.j2 ----------------
+PX = 96 / 2.54                     # SVG pixels per cm: the picture at its real size
+FONT = 11.0                        # px, a node's label
+SMALL_FONT = 9.5                   # px, edge labels, notes and captions
+SCRIPT_SCALE = (1.0, 0.7, 0.55)    # font size on the baseline, in a script, in a script's script
+SHIFT = {"sub": 0.25, "sup": -0.5}  # ems of the base: a script's baseline below (+) or above it
+ITALIC = 0.1                       # ems: a superscript's gap after an italic letter
+SPACE = 0.28                       # ems: a space in a label (around "="), as TeX's thick space
+MARGIN = 4.0                       # px of white around the drawing
+
+
+@dataclass(frozen=True)
+class Tspan:
+    """One run of a label's text: its font and where it starts, relative to the run before
+    (``dx``, ``dy`` in px, None for 0; ``dy`` goes down)."""
+
+    text: str
+    size: str
+    dx: str | None
+    dy: str | None
+    italic: bool
+    bold: bool
+
+
+@dataclass(frozen=True)
+class SvgText:
+    x: str
+    y: str          # the baseline
+    anchor: str     # start, middle or end
+    size: str
+    tspans: tuple[Tspan, ...]
+
+
+@dataclass(frozen=True)
+class SvgNode:
+    """A circle (centre ``x, y``, radius ``r``) or, for ``kind="layer"``, a box."""
+
+    kind: str
+    x: str
+    y: str
+    r: str
+    left: str
+    top: str
+    width: str
+    height: str
+    label: SvgText
+    note: SvgText | None
+    caption: SvgText | None
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: str
+    y: str
+    width: str
+    height: str
+
+
+@dataclass(frozen=True)
+class SvgEdge:
+    x1: str
+    y1: str
+    x2: str         # the line ends at the base of the arrowhead
+    y2: str
+    head: str       # the arrowhead's corners: "x,y x,y x,y"
+    style: str      # plain; faint (off the highlighted paths); path (on them)
+    label: SvgText | None
+    backdrop: Rect | None   # behind the label
+
+
+@dataclass(frozen=True)
+class SvgDiagram:
+    """The picture: its box (``left``, ``top``: where the drawing starts), and what is in it."""
+
+    left: str
+    top: str
+    width: str
+    height: str
+    highlight: bool
+    nodes: tuple[SvgNode, ...]
+    edges: tuple[SvgEdge, ...]
+
+
+def _px(value: float) -> str:
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _least(ch: str) -> float:
+    """A character's width in ems, at most: no serif font draws it narrower."""
+    return 0.5 if ch.isdigit() else 0.25
+
+
+def _most(ch: str) -> float:
+    """A character's width in ems, generously (to size the picture)."""
+    return 0.3 if ch.isspace() else 0.62
+
+
+def _size(run: Run, size: float) -> float:
+    return size * SCRIPT_SCALE[min(len(run.scripts), 2)]
+
+
+def _stretch(runs: tuple[Run, ...], start: int, step: int,
+             place: tuple[str, ...]) -> list[Run]:
+    """The runs from ``start`` on (``step`` 1) or back (-1) that lie inside ``place``."""
+    out = []
+    i = start
+    while 0 <= i < len(runs) and runs[i].scripts[:len(place)] == place:
+        out.append(runs[i])
+        i += step
+    return out
+
+
+def svg_text(latex: str, x: float, baseline: float, size: float, anchor: str) -> SvgText:
+    """A label's LaTeX as SVG text: a tspan per run (:func:`svg_runs`), scripts smaller and
+    shifted by ``dy``; a superscript stacked over the subscript of the same base by a ``dx``
+    back, no further than either script is surely wide (so nothing overlaps).
+
+    Spaces at a run's ends become ``dx`` (viewers drop them there), ``SPACE`` ems each.
+    """
+    runs = svg_runs(latex)
+    tspans = []
+    current = 0.0   # the baseline's shift so far
+    carried = 0.0   # the space after the previous run
+    for i, run in enumerate(runs):
+        offset = sum(SHIFT[kind] * size * SCRIPT_SCALE[min(depth, 2)]
+                     for depth, kind in enumerate(run.scripts))
+        space = SPACE * _size(run, size)
+        if not run.text.strip():
+            carried += space * len(run.text)
+            continue
+        advance = carried + space * (len(run.text) - len(run.text.lstrip()))
+        carried = space * (len(run.text) - len(run.text.rstrip()))
+        below = _stretch(runs, i - 1, -1, (*run.scripts[:-1], "sub")) if run.stacked else []
+        if run.stacked:
+            above = _stretch(runs, i, 1, run.scripts)
+            advance -= min(sum(_least(ch) * _size(r, size) for r in part for ch in r.text.strip())
+                           for part in (below, above))
+        base = i - len(below) - 1
+        if run.scripts[-1:] == ("sup",) and base >= 0 and runs[base].italic \
+                and runs[base].scripts == run.scripts[:-1]:
+            advance += ITALIC * _size(runs[base], size)  # clear a slanted letter's top
+        tspans.append(Tspan(run.text.strip(), _px(_size(run, size)),
+                            _px(advance) if round(advance, 2) else None,
+                            _px(offset - current) if round(offset - current, 2) else None,
+                            run.italic, run.bold))
+        current = offset
+    return SvgText(_px(x), _px(baseline), anchor, _px(size), tuple(tspans))
+
+
+def _typical(ch: str) -> float:
+    """A character's width in ems in TeX's Computer Modern, roughly that in other serifs."""
+    if ch.isdigit():
+        return 0.5
+    if ch in "=+\u2212":
+        return 0.78
+    if ch in ".,:;":
+        return 0.28
+    if ch in "()[]":
+        return 0.39
+    return 0.72 if ch.isupper() else 0.5
+
+
+def _span(text: SvgText, per_char) -> tuple[float, float]:
+    """Where a text reaches, left to right, with characters ``per_char`` ems wide."""
+    width = sum(per_char(ch) * float(t.size) for t in text.tspans for ch in t.text) \
+        + sum(float(t.dx) for t in text.tspans if t.dx)
+    x = float(text.x)
+    left = {"start": x, "middle": x - width / 2, "end": x - width}[text.anchor]
+    return left, left + width
+
+
+def _text_box(text: SvgText) -> tuple[float, float, float, float]:
+    """Where a text reaches (left, top, right, bottom), estimated generously."""
+    left, right = _span(text, _most)
+    size, y = float(text.size), float(text.y)
+    return left, y - 1.1 * size, right, y + 0.6 * size
+
+
+def _backdrop(text: SvgText) -> Rect:
+    """The white box that keeps edges out of a label: about as wide as its text."""
+    left, right = _span(text, _typical)
+    size, y = float(text.size), float(text.y)
+    return Rect(_px(left - 1), _px(y - 0.8 * size), _px(right - left + 2), _px(1.15 * size))
+
+
+def svg_view(diagram: Diagram, printer) -> SvgDiagram:
+    """The diagram for ``templates/figures.svg.j2``: pixels from the top left, every label
+    printed by ``printer`` (LaTeX) and read as runs of text (:func:`svg_runs`), the picture
+    cropped to what is drawn."""
+    def printed(label) -> str:
+        return printer.doprint(label) if isinstance(label, sp.Basic) else str(label)
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        return x * PX, (diagram.height - y) * PX
+
+    boxes: list[tuple[float, float, float, float]] = []
+    nodes = []
+    for n in diagram.nodes:
+        x, y = point(n.x, n.y)
+        r = n.radius * PX
+        if n.kind == "layer":
+            left, top, width, height = x - r, y - 0.5 * PX, 2 * r, 1.0 * PX
+        else:
+            left, top, width, height = x - r, y - r, 2 * r, 2 * r
+        boxes.append((left, top, left + width, top + height))
+        size = FONT if n.kind != "layer" else FONT * 1.1
+        label = svg_text(printed(n.label), x, y + 0.32 * size, size, "middle")
+        note = None
+        if n.note is not None:
+            gap = 0.15 * PX
+            x_note, baseline, anchor = {
+                "left": (x - r - gap, y + 0.32 * SMALL_FONT, "end"),
+                "right": (x + r + gap, y + 0.32 * SMALL_FONT, "start"),
+                "below": (x, y + r + 0.12 * PX + 0.75 * SMALL_FONT, "middle")}[n.note_side]
+            note = svg_text(printed(n.note), x_note, baseline, SMALL_FONT, anchor)
+        caption = None
+        if n.caption:
+            caption = SvgText(_px(x), _px(y + 0.65 * PX + 0.75 * SMALL_FONT), "middle",
+                              _px(SMALL_FONT), (Tspan(n.caption, _px(SMALL_FONT), None, None,
+                                                      False, False),))
+        boxes += [_text_box(t) for t in (label, note, caption) if t is not None]
+        nodes.append(SvgNode(n.kind, _px(x), _px(y), _px(r), _px(left), _px(top), _px(width),
+                             _px(height), label, note, caption))
+    edges = []
+    for e in diagram.edges:
+        start, end = point(*e.start), point(*e.end)
+        head = _arrowhead(start, end, ARROW * PX * (1.25 if e.highlighted else 1.0))
+        base = ((head[1][0] + head[2][0]) / 2, (head[1][1] + head[2][1]) / 2)
+        label = backdrop = None
+        if e.label is not None:
+            lx = start[0] + (end[0] - start[0]) * e.position
+            ly = start[1] + (end[1] - start[1]) * e.position
+            label = svg_text(printed(e.label), lx, ly + 0.32 * SMALL_FONT, SMALL_FONT, "middle")
+            boxes.append(_text_box(label))
+            backdrop = _backdrop(label)
+        boxes.append((min(start[0], end[0]), min(start[1], end[1]),
+                      max(start[0], end[0]), max(start[1], end[1])))
+        style = "path" if e.highlighted else ("faint" if diagram.highlight else "plain")
+        edges.append(SvgEdge(_px(start[0]), _px(start[1]), _px(base[0]), _px(base[1]),
+                             " ".join(f"{_px(x)},{_px(y)}" for x, y in head), style, label,
+                             backdrop))
+    left = math.floor(min(b[0] for b in boxes) - MARGIN)
+    top = math.floor(min(b[1] for b in boxes) - MARGIN)
+    width = math.ceil(max(b[2] for b in boxes) + MARGIN) - left
+    height = math.ceil(max(b[3] for b in boxes) + MARGIN) - top
+    return SvgDiagram(str(left), str(top), str(width), str(height), diagram.highlight,
+                      tuple(nodes), tuple(edges))
+
+
+# -- plots (matplotlib, loaded only when a plot is drawn) -----------------------------------
 STYLE = {"svg.hashsalt": "derive", "svg.fonttype": "path", "pdf.fonttype": 42,
          "font.size": 9, "mathtext.fontset": "cm"}
 
@@ -314,52 +573,6 @@ def _save(figure, fmt: str) -> bytes:
     metadata = {"Date": None} if fmt == "svg" else {"CreationDate": None, "ModDate": None}
     figure.savefig(buffer, format=fmt, metadata=metadata, bbox_inches="tight")
     return buffer.getvalue()
-
-
-def diagram_svg(diagram: Diagram, printer) -> bytes:
-    """The diagram as a deterministic SVG, labels in LaTeX (matplotlib's mathtext)."""
-    with isolated_style(STYLE):
-        return _diagram_svg(diagram, printer)
-
-
-def _diagram_svg(diagram: Diagram, printer) -> bytes:
-    plt = _pyplot()
-    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
-
-    view = diagram_view(diagram, printer)
-    scale = 1 / 2.54
-    figure = plt.figure(figsize=(diagram.width * scale, diagram.height * scale))
-    axes = figure.add_axes((0, 0, 1, 1))
-    axes.set_xlim(0, diagram.width)
-    axes.set_ylim(0, diagram.height)
-    axes.set_aspect("equal")
-    axes.axis("off")
-    red, faint = "#c0392b", "#b0b0b0"
-    for edge, raw in zip(view["edges"], diagram.edges):
-        colour = red if raw.highlighted else (faint if diagram.highlight else "black")
-        axes.add_patch(FancyArrowPatch(raw.start, raw.end, arrowstyle="-|>", mutation_scale=8,
-                                       color=colour, lw=1.8 if raw.highlighted else 0.8))
-        if edge.label is not None:
-            axes.text(float(edge.label_x), float(edge.label_y), f"${edge.label}$", fontsize=7,
-                      ha="center", va="center", color=red if raw.highlighted else "black",
-                      bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})
-    for node, raw in zip(view["nodes"], diagram.nodes):
-        fill = {"input": "#eef3fb", "bias": "#eeeeee", "loss": "#fdecea"}.get(node.kind, "white")
-        if node.kind == "layer":
-            axes.add_patch(FancyBboxPatch((raw.x - raw.radius, raw.y - 0.5), 2 * raw.radius, 1.0,
-                                          boxstyle="round,pad=0.05", fc=fill, ec="black"))
-            axes.text(raw.x, raw.y - 0.9, node.caption, ha="center", va="top", fontsize=7)
-        else:
-            axes.add_patch(Circle((raw.x, raw.y), raw.radius, fc=fill, ec="black", lw=0.9))
-        axes.text(raw.x, raw.y, f"${node.label}$", ha="center", va="center", fontsize=8)
-        if node.note is not None:
-            dx, dy, ha, va = {"left": (-raw.radius - 0.15, 0, "right", "center"),
-                              "right": (raw.radius + 0.15, 0, "left", "center"),
-                              "below": (0, -raw.radius - 0.12, "center", "top")}[node.note_side]
-            axes.text(raw.x + dx, raw.y + dy, f"${node.note}$", ha=ha, va=va, fontsize=7)
-    data = _save(figure, "svg")
-    plt.close(figure)
-    return data
 
 
 @dataclass(frozen=True)

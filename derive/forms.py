@@ -7,7 +7,7 @@ other numbers) and :class:`Partial` is the slides' ``∂num/∂den`` as one fact
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE

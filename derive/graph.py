@@ -45,10 +45,10 @@ from __future__ import annotations
 import numbers
 import re
 import string
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import count
-from typing import Iterator, Mapping, Sequence
 
 import sympy
 

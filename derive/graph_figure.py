@@ -9,8 +9,8 @@ them (one sweep from left to right), ties in forward order.
 
 This module only computes where things go (SVG pixels, y pointing down) and the
 text in them; ``templates/graph.svg.j2`` and the TikZ picture in
-``templates/graph.tex.j2`` draw them, the latter with the same coordinates scaled
-to centimetres (y pointing up).
+``templates/graph.tex.j2`` draw them (from :func:`picture`), the latter with the same
+coordinates scaled to centimetres (y pointing up).
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 
+import numpy as np
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from .graph import Graph
+from .latex import format_number
 
 CHAR = 7.8        # width of a character of the 13 px labels, generously estimated
 SMALL_CHAR = 7.2  # the same for the 12 px values and gradients
@@ -33,6 +35,7 @@ GAP = 64          # between columns
 MARGIN = 24
 LEGEND = 36       # the strip below the graph that says which colour is what
 CM_PER_PX = 0.026
+TEXT_WIDTH_CM = 16.5  # the TikZ picture is scaled down to fit a page this wide
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,54 @@ def layout(graph: Graph, *, latex: Mapping[str, str], values: Mapping[str, str],
     return Layout(tuple(boxes), tuple(edges),
                   round(lefts[-1] + widths[-1] + MARGIN, 1),
                   round(2 * MARGIN + tallest * ROW + LEGEND, 1))
+
+
+def picture(figure: Layout) -> dict:
+    """The layout with its numbers ready for the SVG and TikZ templates."""
+    def cm(px):
+        return round(px * CM_PER_PX, 3)
+
+    def tikz(point):
+        return f"({cm(point[0])},{cm(figure.height - point[1])})"
+
+    edges = []
+    for edge in figure.edges:
+        curves = edge.curves
+        svg = "M {} {} ".format(*curves[0][0]) + " ".join(
+            "C {} {}, {} {}, {} {}".format(*c1, *c2, *end) for _, c1, c2, end in curves)
+        parts = []  # from the child's east anchor to the parent's west anchor
+        for index, (_, c1, c2, end) in enumerate(curves):
+            parts.append(f".. controls {tikz(c1)} and {tikz(c2)} ..")
+            if index < len(curves) - 1:
+                parts.append(tikz(end))
+        tex = " ".join(parts)
+        edges.append({"svg": svg, "child": edge.child, "parent": edge.parent,
+                      "tikz": tex})
+    boxes = [{"name": box.name, "label": box.label, "latex": box.latex,
+              "value": box.value, "gradient": box.gradient, "given": box.given,
+              "left": round(box.x - box.width / 2, 1),
+              "top": round(box.y - figure.box_height / 2, 1),
+              "x": box.x, "y": box.y, "width": box.width, "height": figure.box_height,
+              "baseline": round(box.y + 4.5, 1),
+              "above": round(box.y - 21, 1), "below": round(box.y + 32, 1),
+              "tikz_at": tikz((box.x, box.y)), "tikz_width": cm(box.width)}
+             for box in figure.boxes]
+    value_at, gradient_at = (24, figure.legend_y), (220, figure.legend_y)
+    return {"width": figure.width, "height": figure.height, "boxes": boxes,
+            "edges": edges,
+            "legend": {"value_x": value_at[0], "gradient_x": gradient_at[0],
+                       "y": figure.legend_y, "value_tikz": tikz(value_at),
+                       "gradient_tikz": tikz(gradient_at)},
+            "tikz_scale": round(min(1.0, TEXT_WIDTH_CM / cm(figure.width)), 3)}
+
+
+def plain_number(value: float, *, digits: int, rounding: str) -> str:
+    """A number as printed, in plain text (``format_number`` writes LaTeX powers of ten)."""
+    text = format_number(value, digits=digits, rounding=rounding)
+    if "\\" not in text:
+        return text
+    return np.format_float_scientific(value, precision=max(digits - 1, 0), unique=False,
+                                      trim="-")
 
 
 def _plain_label(graph: Graph, name: str) -> str:

@@ -10,14 +10,20 @@ printers as their ``symbol_names`` setting). Three styles follow the seeds:
   indices that are always 1 are dropped, so a single neuron reads ``z``, ``a``.
 * ``zhou``: ``x_k``, hidden outputs ``h_j`` (pre-activations ``z_{h_j}``), output
   ``ŷ`` (``z_o``), target ``y``, loss ``L`` (seed 004).
+
+For SVG pictures, :func:`svg_runs` reads a name's LaTeX form (or a label printed from
+names and numbers, ``w_{1} = 0.15``) as runs of text on a baseline or in a script.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import unicodedata
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
+
+from .errors import RenderError
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,11 @@ class Name:
     plain: str
     latex: str
     typst: str
+
+    @property
+    def svg(self) -> tuple[Run, ...]:
+        """The name as runs of SVG text (see :func:`svg_runs`)."""
+        return svg_runs(self.latex)
 
 
 def _sub(*parts: object) -> str:
@@ -225,3 +236,143 @@ def parameter_names(style: str, widths: tuple[int, ...],
             names[pid] = Name(f"b{plain_layer}[{j + 1}]", f"b{layer}_{{{j + 1}}}",
                               f"b{typst_layer}_({j + 1})")
     return names
+
+
+# -- the SVG form: a label's LaTeX read as runs of text ------------------------------------
+@dataclass(frozen=True)
+class Run:
+    r"""Characters of a label drawn in one font at one place.
+
+    Attributes:
+        text: the characters, as Unicode (``η``, ``ŷ``, ``−``).
+        scripts: where they sit, from the outside in: ``()`` on the baseline,
+            ``("sub",)`` in a subscript, ``("sub", "sub")`` in a subscript's subscript.
+        italic: letters of a name, as TeX sets them in mathematics.
+        bold: a vector (``\mathbf{a}``) or matrix.
+        stacked: the first run of a superscript drawn above the subscript just before it
+            (both scripts of one base, ``a^{[1]}_{1}``), rather than after it.
+    """
+
+    text: str
+    scripts: tuple[str, ...] = ()
+    italic: bool = False
+    bold: bool = False
+    stacked: bool = False
+
+
+GREEK = dict(zip(
+    ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+     "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "varsigma", "sigma", "tau",
+     "upsilon", "phi", "chi", "psi", "omega"), "αβγδεζηθικλμνξοπρςστυφχψω", strict=True))
+_COMMANDS = {"cdot": "·", "top": "⊤"}
+
+
+def svg_runs(latex: str) -> tuple[Run, ...]:
+    r"""A label's LaTeX as runs of text, for the closed set the notations and numbers print.
+
+    Reads letters, digits and signs, groups ``{…}``, scripts ``_`` and ``^`` (one token
+    or a group; nested), ``\hat{…}``, ``\mathbf{…}``, ``\boldsymbol{…}``, lowercase
+    Greek letters, ``\cdot`` and ``\top``. When one base has both scripts, the subscript
+    comes first and the superscript is ``stacked`` above it. ``-`` becomes a minus sign.
+    Neighbouring runs in one font and place are joined, spaces collapsed, ends trimmed.
+
+    Raises:
+        RenderError: anything else (another command, an unbalanced brace).
+    """
+    reader = _Reader(latex)
+    runs = reader.group(_Font())
+    if reader.at("}"):
+        reader.fail("unbalanced '}'")
+    out: list[Run] = []
+    for run in runs:
+        last = out[-1] if out else None
+        if last is not None and not run.stacked and (run.scripts, run.italic, run.bold) == (
+                last.scripts, last.italic, last.bold):
+            out[-1] = replace(last, text=re.sub(" +", " ", last.text + run.text))
+        else:
+            out.append(run)
+    if out:
+        out[0] = replace(out[0], text=out[0].text.lstrip())
+        out[-1] = replace(out[-1], text=out[-1].text.rstrip())
+    return tuple(run for run in out if run.text)
+
+
+@dataclass(frozen=True)
+class _Font:
+    scripts: tuple[str, ...] = ()
+    bold: bool = False
+    upright: bool = False   # letters too (\mathbf)
+
+    def run(self, text: str, *, letter: bool = False) -> Run:
+        return Run(text, self.scripts, letter and not self.upright, self.bold)
+
+
+class _Reader:
+    """Reads the tokens of a label one group or atom at a time (see :func:`svg_runs`)."""
+
+    TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\s+|.", re.DOTALL)
+
+    def __init__(self, latex: str):
+        self.latex = latex
+        self.tokens = self.TOKEN.findall(latex)
+        self.i = 0
+
+    def fail(self, problem: str):
+        raise RenderError(f"cannot draw {self.latex!r} as SVG text: {problem}")
+
+    def at(self, *tokens: str) -> bool:
+        return self.i < len(self.tokens) and self.tokens[self.i] in tokens
+
+    def group(self, font: _Font) -> list[Run]:
+        """Atoms and their scripts up to the closing brace of a group (or the end)."""
+        runs: list[Run] = []
+        while self.i < len(self.tokens) and not self.at("}"):
+            if self.at("_", "^"):
+                self.fail("a script without a base")
+            runs += self.atom(font)
+            scripts: dict[str, list[Run]] = {}
+            while self.at("_", "^"):
+                kind = "sub" if self.tokens[self.i] == "_" else "sup"
+                if kind in scripts:
+                    self.fail(f"a double {kind}script")
+                self.i += 1
+                scripts[kind] = self.atom(replace(font, scripts=(*font.scripts, kind)))
+            above = scripts.get("sup", [])
+            if above and "sub" in scripts:
+                above[0] = replace(above[0], stacked=True)
+            runs += scripts.get("sub", []) + above
+        return runs
+
+    def atom(self, font: _Font) -> list[Run]:
+        """One token, group or command (with its argument)."""
+        if self.i >= len(self.tokens):
+            self.fail("it ends too soon")
+        token = self.tokens[self.i]
+        self.i += 1
+        if token == "{":
+            runs = self.group(font)
+            if not self.at("}"):
+                self.fail("unbalanced '{'")
+            self.i += 1
+            return runs
+        command = token[1:] if token.startswith("\\") and token[1:].isalpha() else None
+        if command == "hat":
+            runs = self.atom(font)
+            if not runs:
+                self.fail(r"\hat of nothing")
+            first = runs[0]
+            text = unicodedata.normalize("NFC", first.text[0] + "\u0302" + first.text[1:])
+            return [replace(first, text=text), *runs[1:]]
+        if command in ("mathbf", "boldsymbol"):
+            return self.atom(replace(font, bold=True, upright=command == "mathbf"))
+        if command in GREEK:
+            return [font.run(GREEK[command], letter=True)]
+        if command in _COMMANDS:
+            return [font.run(f" {_COMMANDS[command]} ")]
+        if command is not None:
+            self.fail(f"unknown command {token}")
+        if token.startswith("\\") or token == "}":
+            self.fail(f"unexpected {token!r}")
+        if token.isspace():
+            return [font.run(" ")]
+        return [font.run("\u2212" if token == "-" else token, letter=token.isalpha())]

@@ -25,10 +25,10 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date as Date
 from pathlib import Path
-from collections.abc import Callable
 from typing import Annotated
 
 import jinja2
@@ -355,14 +355,9 @@ def build_pdf(solutions, exam: Exam, out_dir: str | Path, *, stem: str,
     Returns:
         The path written.
     """
-    from .solution import atomic_write_bytes
+    from .solution import atomic_write_bytes, output_folder
 
     data = render_pdf(solutions, exam, engine=engine, template_dir=template_dir)
-    folder = Path(out_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RenderError(f"{folder}: cannot create the output folder ({exc.strerror})") \
-            from None
+    folder = output_folder(out_dir)
     name = f"{stem}-answers.pdf" if exam.answers else f"{stem}.pdf"
     return atomic_write_bytes(folder / name, data)

@@ -176,15 +176,20 @@ PATHS_TO = ("W", 0, 0, 0)  # the parameter whose paths to the loss are drawn: th
 def figure_files(solution) -> dict[str, str | None]:
     """The names of the SVG pictures beside the Markdown (see :func:`figure_svgs`).
 
-    Named after their content, so that solutions written into one folder never share a
-    name unless they share the picture.
+    Named after their content (the drawing's view), so that solutions written into one
+    folder never share a name unless they share the picture.
     """
-    return {name: None if text is None else
-            f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:10]}.svg"
-            for name, text in _figure_keys(solution).items()}
+    return {name: None if view is None else _figure_name(name, view)
+            for name, view in _figure_views(solution).items()}
 
 
-def _figure_keys(solution) -> dict[str, str | None]:
+def _figure_name(name: str, view) -> str:
+    return f"{name}-{hashlib.sha256(repr(view).encode()).hexdigest()[:10]}.svg"
+
+
+def _figure_views(solution) -> dict:
+    """The network, and the paths from the loss to the first weight (deep listed networks
+    only, else None), as SVG views."""
     from . import figures
 
     printer = solution_printer(solution, "tex")
@@ -192,21 +197,27 @@ def _figure_keys(solution) -> dict[str, str | None]:
     network = figures.network_diagram(solution)
     paths = (figures.network_diagram(solution, values=False, paths_to=PATHS_TO)
              if derivation.listed and derivation.network.depth > 1 else None)
-    return {"network": repr(figures.diagram_view(network, printer)),
-            "paths": None if paths is None else repr(figures.diagram_view(paths, printer))}
+    return {"network": figures.svg_view(network, printer),
+            "paths": None if paths is None else figures.svg_view(paths, printer)}
 
 
 def figure_svgs(solution) -> dict[str, bytes]:
-    """File name → SVG of the pictures the Markdown shows (matplotlib, deterministic)."""
-    from . import figures
+    """File name → SVG of the pictures the Markdown shows, drawn by ``figures.svg.j2``.
 
-    printer = solution_printer(solution, "tex")
-    files = figure_files(solution)
-    out = {files["network"]: figures.diagram_svg(figures.network_diagram(solution), printer)}
-    if files["paths"] is not None:
-        out[files["paths"]] = figures.diagram_svg(
-            figures.network_diagram(solution, values=False, paths_to=PATHS_TO), printer)
-    return out
+    Raises:
+        RenderError: the template is missing or broken, or a label cannot be drawn.
+    """
+    folder = (Path(solution.template_dir) if solution.template_dir is not None
+              else default_template_dir())
+    name = "figures.svg.j2"
+    try:
+        template = environment(str(folder), "svg").get_template(name)
+        return {_figure_name(key, view): template.render(d=view).encode("utf-8")
+                for key, view in _figure_views(solution).items() if view is not None}
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"{folder}: template {exc.name} not found") from None
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"{folder}/{name}: {exc}") from None
 
 
 def solution_printer(solution, engine: str = "tex"):
@@ -266,7 +277,7 @@ def build_view(solution, *, engine: str = "tex", line_width: float | None = None
                       for pid in network.parameters] if derivation.listed else []
 
     report = solution.report
-    number = lambda v: f"{v:.1e}" if v else "0"  # noqa: E731
+    number = lambda v: f"{v:.1e}" if v else "0"
     check = {
         "numpy_compared": report.numpy.compared,
         "numpy_max_abs": number(report.numpy.max_abs),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from . import check, render
 from .derivation import Derivation, derive
@@ -59,7 +59,7 @@ class QuantityNames(dict):
             return self[key]
         net = self.network
         kind, *index = key
-        partial = lambda num, den: f"d{num.name}/d{den.name}"  # noqa: E731
+        partial = lambda num, den: f"d{num.name}/d{den.name}"
         if kind in ("z", "a", "loss_term", "loss_sample", "loss"):
             return net.symbol(kind, *index).name
         if kind in ("dL/da", "delta"):
@@ -79,8 +79,22 @@ class QuantityNames(dict):
         return default
 
 
+class Renderable:
+    """The text forms of a solution that renders itself (``render(fmt)``): this module's
+    :class:`Solution` and the other kinds' (:class:`derive.kinds.KindSolution`)."""
+
+    def to_markdown(self) -> str:
+        return self.render("md")
+
+    def to_latex(self) -> str:
+        return self.render("tex")
+
+    def to_json(self) -> str:
+        return self.render("json")
+
+
 @dataclass(frozen=True)
-class Solution:
+class Solution(Renderable):
     """A derived and cross-checked solution, ready to render.
 
     Attributes:
@@ -120,15 +134,6 @@ class Solution:
         """The solution as ``md``, ``tex`` or ``json`` text."""
         return render.render(self, fmt, template_dir=self.template_dir)
 
-    def to_markdown(self) -> str:
-        return self.render("md")
-
-    def to_latex(self) -> str:
-        return self.render("tex")
-
-    def to_json(self) -> str:
-        return self.render("json")
-
     def write(self, out_dir: str | Path, *, formats: Iterable[str] = ("md", "tex", "json"),
               stem: str = "solution") -> list[Path]:
         """Render every format first, then write each file atomically.
@@ -143,15 +148,25 @@ class Solution:
         # The Markdown shows the network (and the paths to its first weight) as SVG files
         # beside it, named after their content.
         pictures = render.figure_svgs(self) if "md" in texts else {}
-        folder = Path(out_dir)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RenderError(f"{folder}: cannot create the output folder ({exc.strerror})") \
-                from None
+        folder = output_folder(out_dir)
         written = [atomic_write_bytes(folder / name, data) for name, data in pictures.items()]
         return [atomic_write(folder / f"{stem}.{fmt}", text)
                 for fmt, text in texts.items()] + written
+
+
+def output_folder(out_dir: str | Path) -> Path:
+    """The output folder, created if missing.
+
+    Raises:
+        RenderError: the folder cannot be created.
+    """
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RenderError(f"{folder}: cannot create the output folder ({exc.strerror})") \
+            from None
+    return folder
 
 
 def atomic_write(path: Path, text: str) -> Path:

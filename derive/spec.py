@@ -9,8 +9,9 @@ validated against the models below, which refuse unknown keys.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -46,7 +47,7 @@ class Layer(_Model):
 
     activation: Literal[ACTIVATIONS]  # type: ignore[valid-type]
     weights: tuple[Vector, ...] = Field(min_length=1)
-    bias: Union[Number, Vector, None] = None
+    bias: Number | Vector | None = None
     units: Annotated[int, Field(ge=1)] | None = None
     leaky_slope: Number = 0.01
 
@@ -71,7 +72,7 @@ class Sample(_Model):
     """One training example: inputs ``x`` and target(s) ``y``."""
 
     x: Vector = Field(min_length=1)
-    y: Union[Number, Vector]
+    y: Number | Vector
 
     @property
     def targets(self) -> tuple[float, ...]:
@@ -86,11 +87,11 @@ class Problem(_Model):
     notation: Literal["mazur", "layer", "zhou"] = "layer"
     parameter_names: Literal["flat", "layer"] = "flat"
     x: Vector | None = None
-    y: Union[Number, Vector, None] = None
+    y: Number | Vector | None = None
     samples: tuple[Sample, ...] | None = None
     layers: tuple[Layer, ...] = Field(min_length=1)
     loss: Literal[LOSSES]  # type: ignore[valid-type]
-    log_base: Union[Literal["e"], Literal[2, 10]] = "e"
+    log_base: Literal["e", 2, 10] = "e"
     reduction: Literal["mean", "sum"] = "mean"
     learning_rate: Annotated[Number, Field(gt=0)]
     update_biases: bool = True

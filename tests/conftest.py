@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -13,12 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBLEMS = ROOT / "problems"
 
 
-@lru_cache(maxsize=None)
+@cache
 def solved(name: str):
     return derive.solve(derive.load_problem(PROBLEMS / f"{name}.yaml"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def published(name: str) -> dict:
     """The JSON a user gets: what the tests compare with the slides."""
     return json.loads(solved(name).to_json())

@@ -16,20 +16,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import derive
-from derive import calculus
+from derive import worked
+from derive.activation_derivatives import ALPHA
 from derive.catalog import sigmoid
 from derive.errors import CrossCheckError, ProblemError
 from derive.expression import parse_expression
-from derive.rules import (
-    ChainRule,
-    D,
-    QuotientRule,
-    ReciprocalRule,
-    evaluated,
-    find_rule,
-    rebuilt,
-    work,
-)
+from derive.rules import ChainRule, D, QuotientRule, ReciprocalRule, evaluated, rebuilt
+from derive.stepwise import find_rule, work
 
 DERIVATIVES = sorted(path.stem for path in PROBLEMS.glob("derivative_*.yaml"))
 needs_pdflatex = pytest.mark.skipif(
@@ -142,8 +135,8 @@ def test_smooth_activations(name, expected):
 
 @pytest.mark.parametrize("name, left, right, at_zero, differentiable", [
     ("relu", 0, 1, 0, sympy.false),
-    ("leaky_relu", calculus.ALPHA, 1, calculus.ALPHA, sympy.Eq(calculus.ALPHA, 1)),
-    ("elu", calculus.ALPHA, 1, calculus.ALPHA, sympy.Eq(calculus.ALPHA, 1)),
+    ("leaky_relu", ALPHA, 1, ALPHA, sympy.Eq(ALPHA, 1)),
+    ("elu", ALPHA, 1, ALPHA, sympy.Eq(ALPHA, 1)),
     ("step", 0, 0, None, sympy.false),
     ("sign", 0, 0, None, sympy.false),
 ])
@@ -218,8 +211,8 @@ def test_rules_are_records_and_lines_are_data():
 
 def test_a_wrong_rewrite_is_refused():
     with pytest.raises(CrossCheckError, match="rewrite 1"):
-        calculus.derived(D(h, z), 1 / (1 + sympy.exp(-z)), z, quantity="dh/dz",
-                         rewrites=(calculus.Rewrite(sigmoid(z) * (1 + sigmoid(z)), "name"),))
+        worked.derived(D(h, z), 1 / (1 + sympy.exp(-z)), z, quantity="dh/dz",
+                       rewrites=(worked.Rewrite(sigmoid(z) * (1 + sigmoid(z)), "name"),))
 
 
 def test_an_expression_without_rules_is_a_clean_error():
@@ -253,7 +246,7 @@ def test_random_expressions_every_line_equals_the_derivative(text, at):
     assume(expr.has(sympy.Symbol("x", real=True)))
     xs = sympy.Symbol("x", real=True)
     # derive's own check compares every line with sympy.diff and raises otherwise.
-    record = calculus.derived(D(expr, xs), expr, xs, quantity=text)
+    record = worked.derived(D(expr, xs), expr, xs, quantity=text)
     # An independent computation: a central difference of the expression at 40 digits.
     point = {xs: sympy.Rational(at, 10) + sympy.Rational(1, 7), sympy.Symbol("y", real=True):
              sympy.Rational(3, 7)}

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import PROBLEMS, ROOT, solved
 
 import derive
-from conftest import PROBLEMS, ROOT, solved
 from derive import pdf
 from derive.forms import Shown
 from derive.render import solution_printer

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import PROBLEMS, ROOT, solved
 
 import derive
-from conftest import PROBLEMS, ROOT, solved
 
 DERIVE = str(Path(sys.executable).with_name("derive"))  # the installed console script
 SHIPPED = sorted(path.stem for path in PROBLEMS.glob("*.yaml"))

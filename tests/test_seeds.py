@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from conftest import agrees_to_printed_digits, published, solved
 
 MAZUR = [  # seed 001, Practice Problem - Back Propagation (Matt Mazur's example)

@@ -7,9 +7,9 @@ import re
 
 import pytest
 import sympy as sp
+from conftest import PROBLEMS
 
 import derive
-from conftest import PROBLEMS
 from derive.catalog import leaky_relu, relu, sigmoid
 from derive.forms import Partial, Shown
 from derive.matrix import Hadamard, Slope

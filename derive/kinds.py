@@ -1,0 +1,226 @@
+"""What the problem kinds other than ``network`` share: validation, views, rendering, writing.
+
+Each kind module (:mod:`derive.graph_problem`, :mod:`derive.calculus`,
+:mod:`derive.descent`, :mod:`derive.training`) reads the same way:
+
+1. validate: :func:`validate` checks the problem file's mapping against the kind's
+   pydantic model (unknown keys refused) and turns the first error into one
+   :class:`~derive.errors.ProblemError` naming the file, the field path and what was
+   expected, worded as the core's (:mod:`derive.spec`);
+2. solve: the kind's own derivation and independent check;
+3. render: its solution subclasses :class:`KindSolution`, which lays out the kind's view
+   with its templates (``templates/<name>.<md|tex>.j2``) in the core's Jinja2 environment
+   (:func:`derive.render.environment`: strict, LaTeX-safe delimiters for ``tex``), or
+   dumps its JSON document; step records become :class:`~derive.render.EquationView`
+   by :func:`equation_view`;
+4. write: every text (and every picture the Markdown shows) is rendered first, then each
+   file is written atomically, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import jinja2
+import sympy as sp
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+
+from . import __version__, curves
+from .errors import ProblemError, RenderError
+from .forms import Shown
+from .latex import DerivePrinter
+from .render import EquationView, default_template_dir, environment
+from .solution import Renderable, atomic_write, output_folder
+from .spec import _describe, _field_path, _no_bool
+from .steps import Step
+
+# --- the problem file ----------------------------------------------------------------------
+
+Exact = Annotated[Decimal, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
+Positive = Annotated[Decimal, BeforeValidator(_no_bool), Field(allow_inf_nan=False, gt=0)]
+
+
+class StrictModel(BaseModel):
+    """A pydantic model that refuses unknown keys and cannot be changed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProblemModel(StrictModel):
+    """A problem model that remembers the file it was read from (set by :func:`validate`)."""
+
+    _source: str = PrivateAttr("<problem>")
+
+    @property
+    def source(self) -> str:
+        """The file the problem was read from."""
+        return self._source
+
+
+def exact(value: Decimal) -> sp.Rational:
+    """A decimal from the problem file as the exact fraction it denotes (``0.1`` is 1/10)."""
+    return sp.Rational(str(value))
+
+
+def validate(model: type[BaseModel], mapping: Any, source: str, *,
+             fields: Mapping[str | None, Iterable[str]] | None = None) -> Any:
+    """Validate a mapping against a pydantic model, the first error as a one-line
+    :class:`ProblemError`.
+
+    Args:
+        model: the model; a :class:`ProblemModel` also learns ``source``.
+        fields: the keys allowed at the top level (``None``) and under each nested key,
+            named in the message about an unknown key (default: the model's fields).
+
+    Raises:
+        ProblemError: naming ``source``, the field path and what was expected.
+    """
+    if not isinstance(mapping, Mapping):
+        raise ProblemError(source, "", "expected a mapping of fields at the top level")
+    try:
+        problem = model.model_validate(dict(mapping))
+    except ValidationError as exc:
+        raise validation_error(exc, source, fields or {None: model.model_fields}) from None
+    if isinstance(problem, ProblemModel):
+        problem._source = source
+    return problem
+
+
+def validation_error(exc: ValidationError, source: str,
+                     fields: Mapping[str | None, Iterable[str]]) -> ProblemError:
+    """The first pydantic error as a :class:`ProblemError` (see :func:`validate`)."""
+    error = exc.errors()[0]
+    if error["type"] == "extra_forbidden":
+        parent = None  # the innermost key of the path that has its own allowed keys
+        for part in error["loc"]:
+            parent = part if part in fields else parent
+        message = f"unknown key; expected one of: {', '.join(sorted(fields[parent]))}"
+    else:
+        message = _describe(error)
+    more = exc.error_count() - 1
+    if more:
+        message += f" (and {more} more error{'s' if more > 1 else ''})"
+    return ProblemError(source, _field_path(error["loc"]), message)
+
+
+# --- views ---------------------------------------------------------------------------------
+
+def equation_view(step: Step, printer: DerivePrinter) -> EquationView:
+    """A step as ``lhs = formula = substituted = value``; a form is left out where it
+    prints as a form before it, as the value or as the left-hand side."""
+    lhs = printer.doprint(step.lhs)
+    value = printer.doprint(Shown(step.value))
+    rhs: list[str] = []
+    for form in (step.formula, step.substituted):
+        text = printer.doprint(form)
+        if text not in rhs and text not in (value, lhs):
+            rhs.append(text)
+    return EquationView(step.kind, lhs, (*rhs, value), ())
+
+
+def gap(value: float) -> str:
+    """The largest gap a check found, as ``1.2e-15`` (or ``0``)."""
+    return f"{value:.1e}" if value else "0"
+
+
+# --- rendering and writing -------------------------------------------------------------------
+
+class KindSolution(Renderable):
+    """Rendering and writing shared by the solutions of every kind but ``network``.
+
+    A subclass is a frozen dataclass with ``problem`` (whose ``source`` is the problem
+    file) and ``template_dir``; it gives ``template`` (the name of its templates,
+    ``templates/<template>.<md|tex>.j2``), :meth:`view`, :meth:`document` and, for
+    pictures the Markdown shows beside it, :meth:`pictures`.
+    """
+
+    template: ClassVar[str]
+    template_formats: ClassVar[tuple[str, ...]] = ("md", "tex")
+    template_dir: Path | None
+
+    @property
+    def default_stem(self) -> str:
+        """The stem ``derive solve`` gives a problem file's outputs; ``solution`` otherwise."""
+        path = Path(self.problem.source)
+        return path.stem if path.suffix in (".yaml", ".yml") else "solution"
+
+    def view(self, stem: str) -> dict:
+        """What the templates lay out; ``stem`` names the files written beside the text."""
+        raise NotImplementedError
+
+    def document(self) -> dict:
+        """What the JSON holds."""
+        raise NotImplementedError
+
+    def pictures(self, stem: str) -> dict[str, str]:
+        """File name → text of each picture the Markdown shows, written beside it."""
+        return {}
+
+    def render(self, fmt: str, *, stem: str | None = None) -> str:
+        """The solution as ``md``, ``tex`` or ``json`` text.
+
+        Args:
+            stem: the name of the files written beside it (default: the problem file's).
+
+        Raises:
+            RenderError: unknown format, or a template missing or broken.
+        """
+        if fmt == "json":
+            return json.dumps(self.document(), indent=2, ensure_ascii=False) + "\n"
+        if fmt not in self.template_formats:
+            raise RenderError(f"unknown format {fmt!r}; expected one of md, tex, json")
+        folder = Path(self.template_dir) if self.template_dir is not None \
+            else default_template_dir()
+        name = f"{self.template}.{fmt}.j2"
+        try:
+            template = environment(str(folder), fmt).get_template(name)
+            return template.render({"version": __version__,
+                                    **self.view(stem or self.default_stem)})
+        except jinja2.TemplateNotFound as exc:
+            raise RenderError(f"{folder}: template {exc.name} not found") from None
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"{folder}/{name}: {exc}") from None
+
+    def write(self, out_dir: str | Path, *, formats: Iterable[str] = ("md", "tex", "json"),
+              stem: str = "solution") -> list[Path]:
+        """Render every format (with Markdown, its pictures) first, then write each file
+        atomically.
+
+        Returns:
+            The paths written: the texts in the order of ``formats``, then the pictures.
+
+        Raises:
+            RenderError: a format is unknown, a template fails or a picture cannot be
+                drawn (nothing is written).
+        """
+        formats = tuple(formats)
+        files = {f"{stem}.{fmt}": self.render(fmt, stem=stem) for fmt in formats}
+        if "md" in formats:
+            files.update(self.pictures(stem))
+        folder = output_folder(out_dir)
+        return [atomic_write(folder / name, text) for name, text in files.items()]
+
+
+class CurveSolution(KindSolution):
+    """A solution that shows a loss curve: the Markdown as ``STEM.loss.svg`` beside it,
+    the LaTeX with pgfplots from the coordinates in the view's ``plot``.
+
+    A subclass gives ``curve`` (a :class:`~derive.curves.Curve`).
+    """
+
+    curve: curves.Curve
+
+    @staticmethod
+    def image_name(stem: str) -> str:
+        return f"{stem}.loss.svg"
+
+    def plot(self, stem: str) -> dict:
+        """What the templates' ``plot_section`` lays out."""
+        return curves.plot_view(self.curve, image=self.image_name(stem))
+
+    def pictures(self, stem: str) -> dict[str, str]:
+        return {self.image_name(stem): curves.svg(self.curve)}
