@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -316,6 +317,20 @@ def build_view(solution, *, engine: str = "tex", line_width: float | None = None
     }
 
 
+@lru_cache(maxsize=1)
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept between runs (keyed by their source's checksum), so a
+    command does not compile the same templates every time; none if no cache folder
+    can be made."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(root, "derive", f"jinja-{jinja2.__version__}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(folder)
+
+
 @lru_cache(maxsize=8)
 def environment(folder: str, fmt: str) -> jinja2.Environment:
     """The Jinja2 environment of a template folder for ``md``, ``tex`` or ``typ``."""
@@ -326,7 +341,7 @@ def environment(folder: str, fmt: str) -> jinja2.Environment:
         options.update(block_start_string="((*", block_end_string="*))",
                        variable_start_string="(((", variable_end_string=")))",
                        comment_start_string="((=", comment_end_string="=))")
-    env = jinja2.Environment(**options)
+    env = jinja2.Environment(**options, bytecode_cache=_bytecode_cache())
     env.filters.update(escape_latex=escape_latex, escape_markdown=escape_markdown,
                        typst_string=typst_string, typst_text=typst_text)
     return env
