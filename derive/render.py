@@ -328,7 +328,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         os.makedirs(folder, exist_ok=True)
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(folder)
+    return jinja2.FileSystemBytecodeCache(folder) if os.access(folder, os.W_OK) else None
 
 
 @lru_cache(maxsize=8)
