@@ -77,6 +77,13 @@ def main() -> None:
     (p1, t1), (p2, t2) = rows[-2], rows[-1]
     print(f"growth exponent from {p1} to {p2} parameters: "
           f"{math.log(t2 / t1) / math.log(p2 / p1):.2f} (target <= 1.1)")
+    from derive import training
+
+    sgd = derive.load_problem(ROOT / "problems/training_zhou_sgd.yaml")
+    start = time.perf_counter()
+    training.train(sgd)
+    print(f"training_zhou_sgd.yaml, {sgd.epochs} epochs of per-sample SGD: "
+          f"{time.perf_counter() - start:.2f} s")
     with tempfile.TemporaryDirectory() as out:
         solve = command_time("-m", "derive", "solve", str(ROOT / "problems/mazur.yaml"),
                              "--out", out)

@@ -26,11 +26,13 @@ def escape_latex(text: str) -> str:
     return "".join(_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def format_number(value: float, *, digits: int, rounding: str = "decimals") -> str:
+def format_number(value: float, *, digits: int, rounding: str = "decimals",
+                  times_ten: str = r"{} \cdot 10^{{{}}}") -> str:
     """Round for printing only: ``digits`` decimals, or significant digits.
 
     A nonzero value that would round to 0 is shown with significant digits and a
-    power of ten instead, so that no printed gradient is a misleading 0.
+    power of ten instead (``times_ten`` lays out mantissa and exponent for the target
+    language), so that no printed gradient is a misleading 0.
     """
     value = float(value)
     fractional = rounding == "decimals"
@@ -41,7 +43,7 @@ def format_number(value: float, *, digits: int, rounding: str = "decimals") -> s
             return "0"
         mantissa, exponent = np.format_float_scientific(
             value, precision=max(digits - 1, 0), unique=False, trim="-").split("e")
-        return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+        return times_ten.format(mantissa, int(exponent))
     return text
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import sympy as sp
 from sympy.core.function import _coeff_isneg
 from sympy.printing.precedence import PRECEDENCE, precedence_traditional
 from sympy.printing.printer import Printer
 
+from . import latex
 from .forms import Partial, Shown
 from .latex import format_given
 
@@ -48,21 +48,10 @@ def typst_text(text: str) -> str:
 
 
 def format_number(value: float, *, digits: int, rounding: str = "decimals") -> str:
-    """Round for printing, in Typst math (as :func:`derive.latex.format_number`).
-
-    A nonzero value that would round to 0 is written ``m dot 10^(e)`` with significant
-    digits, so that no printed gradient is a misleading 0.
-    """
-    value = float(value)
-    text = np.format_float_positional(value, precision=digits, unique=False,
-                                      fractional=rounding == "decimals", trim="-")
-    if text in ("0", "-0"):
-        if value == 0.0:
-            return "0"
-        mantissa, exponent = np.format_float_scientific(
-            value, precision=max(digits - 1, 0), unique=False, trim="-").split("e")
-        return f"{mantissa} dot 10^({int(exponent)})"
-    return text
+    """Round for printing, in Typst math (as :func:`derive.latex.format_number`):
+    a nonzero value that would round to 0 is written ``m dot 10^(e)``."""
+    return latex.format_number(value, digits=digits, rounding=rounding,
+                               times_ten="{} dot 10^({})")
 
 
 # Functions printed as an upright name applied to their arguments.

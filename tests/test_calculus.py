@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import time
 
 import pytest
 import sympy
@@ -286,11 +285,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("mapping, message", BAD)
-def test_bad_problems_are_one_clear_line_quickly(mapping, message):
-    start = time.perf_counter()
+def test_bad_problems_are_one_clear_line(mapping, message):
     with pytest.raises(ProblemError) as caught:
         parse(mapping)
-    assert time.perf_counter() - start < 1.0
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 

@@ -189,10 +189,12 @@ def nothing_executed(monkeypatch):
 
 @pytest.mark.parametrize("text, message", HOSTILE, ids=[t[:20] for t, _ in HOSTILE])
 def test_hostile_text_is_refused_quickly(text, message, nothing_executed):
+    # Not a benchmark: a guard against inputs that would otherwise never finish
+    # (9**9**9 evaluated, 10,000 nested brackets), so the bound is generous.
     start = time.perf_counter()
     with pytest.raises(ProblemError) as caught:
         parse(text)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 5.0
     assert message in caught.value.expected
 
 

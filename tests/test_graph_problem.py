@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
@@ -197,11 +196,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("mapping, message", BAD)
-def test_bad_problems_are_one_clear_line_quickly(mapping, message):
-    start = time.perf_counter()
+def test_bad_problems_are_one_clear_line(mapping, message):
     with pytest.raises(ProblemError) as caught:
         parse(mapping)
-    assert time.perf_counter() - start < 1.0
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 

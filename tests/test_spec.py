@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 import derive
 from derive.errors import ProblemError
@@ -90,7 +91,7 @@ def test_cross_entropy_needs_a_probability_output():
 def test_a_valid_problem_is_frozen():
     problem = derive.parse_problem(GOOD, source="p.yaml")
     assert problem.widths == (2, 2, 2)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         problem.loss = "mse"
 
 
