@@ -11,6 +11,7 @@ import shutil
 import pytest
 import sympy
 from conftest import PROBLEMS, agrees_to_printed_digits, published, solved
+from expression_texts import expression_texts
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -221,22 +222,14 @@ def test_an_expression_without_rules_is_a_clean_error():
         derive.solve(parse({"expression": "max(x, 2*x)", "variable": "x"}))
 
 
-LEAVES = st.sampled_from(["x", "y", "2", "0.5"])
-FUNCTIONS = ["exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt"]
-
-
-def _combine(children):
-    return st.one_of(
-        st.tuples(children, st.sampled_from("+-*/"), children).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"),
-        st.tuples(st.sampled_from(FUNCTIONS), children).map(lambda t: f"{t[0]}({t[1]})"),
-        st.tuples(children, st.sampled_from(["2", "3", "-1", "0.5"])).map(
-            lambda t: f"({t[0]})^{t[1]}"))
+EXPRESSIONS = expression_texts(["x", "y", "2", "0.5"],
+                               ["exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt"],
+                               max_leaves=5)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
-@given(st.recursive(LEAVES, _combine, max_leaves=5), st.integers(-15, 15))
+@given(EXPRESSIONS, st.integers(-15, 15))
 def test_random_expressions_every_line_equals_the_derivative(text, at):
     try:
         expr = parse_expression(text, variables=["x", "y"])

@@ -8,6 +8,7 @@ from fractions import Fraction
 import mpmath
 import pytest
 import sympy
+from expression_texts import expression_texts
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -221,22 +222,10 @@ def test_gradients_agree_with_finite_differences(text, values):
         assert close(sum(path.approx for path in gradient.paths), gradient.approx)
 
 
-UNARY = ["exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "sqrt", "abs"]
-
-
-def _combine(children):
-    return st.one_of(
-        st.tuples(children, st.sampled_from("+-*/"), children).map(
-            lambda t: f"({t[0]} {t[1]} {t[2]})"),
-        st.tuples(st.sampled_from(UNARY), children).map(lambda t: f"{t[0]}({t[1]})"),
-        st.tuples(children, st.sampled_from(["2", "3", "-1", "0.5"])).map(
-            lambda t: f"({t[0]})^{t[1]}"),
-        st.tuples(children, children).map(lambda t: f"max({t[0]}, {t[1]})"),
-    )
-
-
-EXPRESSIONS = st.recursive(st.sampled_from(["x", "y", "z", "2", "0.5"]), _combine,
-                           max_leaves=7)
+EXPRESSIONS = expression_texts(
+    ["x", "y", "z", "2", "0.5"],
+    ["exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "sqrt", "abs"],
+    max_leaves=7, with_max=True)
 TENTHS = st.integers(-30, 30).map(lambda k: k / 10)
 
 
