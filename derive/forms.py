@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import sympy as sp
+from sympy.core.function import Application
+from sympy.core.operations import AssocOp
+from sympy.core.relational import Relational
 from sympy.printing.precedence import PRECEDENCE
 
 
@@ -53,10 +56,28 @@ class Partial(sp.Expr):
         return self.args[1]
 
 
-def substitute(expr: sp.Expr, values: Mapping[sp.Symbol, Shown]) -> sp.Expr:
-    """``expr`` with each known symbol replaced by its shown number, unevaluated."""
-    with sp.evaluate(False):
-        return expr.xreplace(values)
+# Constructors that take ``evaluate=False``: rebuilding with it keeps a substituted form
+# as written (order, repeated factors) without ``sympy.evaluate(False)``, whose every
+# entry and exit empties SymPy's whole cache.
+_UNEVALUATED = (AssocOp, sp.Pow, Application, Relational)
+
+
+def substitute(expr: sp.Expr, values: Mapping[sp.Basic, sp.Basic]) -> sp.Expr:
+    """``expr`` with each known symbol replaced by its shown number, unevaluated.
+
+    A subexpression found in ``values`` is replaced whole; one whose class sets
+    ``whole = True`` is kept as it is.
+    """
+    if expr in values:
+        return values[expr]
+    if not expr.args or getattr(expr, "whole", False):
+        return expr
+    args = tuple(substitute(arg, values) for arg in expr.args)
+    if args == expr.args:
+        return expr
+    if issubclass(expr.func, _UNEVALUATED):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
 
 
 def product(*factors: sp.Expr) -> sp.Expr:

@@ -25,9 +25,7 @@ MAX_SHOWN_PATHS = 16  # paths written out term by term for one input
 class TotalDerivative(Partial):
     """``d num / d den``: the gradient of the output through the whole graph."""
 
-    def _xreplace(self, rule):
-        # One whole: numbers are never substituted into its parts.
-        return (rule[self], True) if self in rule else (self, False)
+    whole = True  # numbers are never substituted into its parts (see forms.substitute)
 
 
 @dataclass(frozen=True)
