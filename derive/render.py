@@ -181,16 +181,16 @@ def figure_files(solution) -> dict[str, str | None]:
     folder never share a name unless they share the picture.
     """
     return {name: None if view is None else _figure_name(name, view)
-            for name, view in _figure_views(solution).items()}
+            for name, view in solution.figure_views.items()}
 
 
 def _figure_name(name: str, view) -> str:
     return f"{name}-{hashlib.sha256(repr(view).encode()).hexdigest()[:10]}.svg"
 
 
-def _figure_views(solution) -> dict:
+def figure_views(solution) -> dict:
     """The network, and the paths from the loss to the first weight (deep listed networks
-    only, else None), as SVG views."""
+    only, else None), as SVG views (kept by the solution: see ``Solution.figure_views``)."""
     from . import figures
 
     printer = solution_printer(solution, "tex")
@@ -214,7 +214,7 @@ def figure_svgs(solution) -> dict[str, bytes]:
     try:
         template = environment(str(folder), "svg").get_template(name)
         return {_figure_name(key, view): template.render(d=view).encode("utf-8")
-                for key, view in _figure_views(solution).items() if view is not None}
+                for key, view in solution.figure_views.items() if view is not None}
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"{folder}: template {exc.name} not found") from None
     except jinja2.TemplateError as exc:

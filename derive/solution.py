@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from . import check, render
@@ -112,6 +113,11 @@ class Solution(Renderable):
     @property
     def loss(self) -> float:
         return self.derivation.values.loss
+
+    @cached_property
+    def figure_views(self) -> dict:
+        """The pictures the Markdown shows, drawn once for its text and its SVG files."""
+        return render.figure_views(self)
 
     @property
     def gradients(self) -> dict[str, float]:
