@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import sympy as sp
-from pydantic import Field
+from msgspec import Meta
 
 from . import __version__, calculus_view
 from .activation_derivatives import ACTIVATIONS, ActivationDerivative, derive_activation
@@ -52,6 +52,7 @@ from .rules import D, rebuilt
 from .softmax_jacobian import SoftmaxJacobian, derive_softmax
 from .spec import Number
 from .symbolic_gradients import DERIVATIONS, SymbolicDerivation, derive_symbolic
+from .validation import Digits, Positive
 from .worked import ExpressionDerivative, derive_expression
 
 # What a problem asks for, one record each.
@@ -75,10 +76,10 @@ class DerivativeProblem(ProblemModel):
     derivation: Literal[DERIVATIONS] | tuple[Literal[DERIVATIONS], ...] | None = None  # type: ignore[valid-type]
     at: tuple[Point, ...] = ()
     relu_grad_at_zero: Number = 0.0
-    leaky_slope: Annotated[Number, Field(gt=0)] = 0.01
-    elu_alpha: Annotated[Number, Field(gt=0)] = 1.0
-    classes: Annotated[int, Field(ge=2, le=5)] = 3
-    digits: Annotated[int, Field(ge=1, le=15)] = 4
+    leaky_slope: Positive = 0.01
+    elu_alpha: Positive = 1.0
+    classes: Annotated[int, Meta(ge=2, le=5)] = 3
+    digits: Digits = 4
     rounding: Literal["decimals", "significant"] = "decimals"
     note: str | None = None
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import sympy as sp
-from pydantic import Field
+from msgspec import Meta, field
 
 from . import __version__, curves
 from .descent_check import (
@@ -56,10 +56,11 @@ from .differences import (
 from .errors import ProblemError
 from .expression import parse_expression
 from .forms import Shown, substitute
-from .kinds import CurveSolution, Exact, Positive, StrictModel, equation_view, exact, gap, validate
+from .kinds import CurveSolution, equation_view, exact, gap, validate
 from .latex import DerivePrinter, format_given, format_number
 from .render import EquationView, Row
 from .steps import Step, Update
+from .validation import Digits, Positive, Record
 
 MAX_EXACT_DIGITS = 300  # a fraction longer than this ends exact arithmetic
 MAX_STEPS = 1000
@@ -67,18 +68,18 @@ MAX_STEPS = 1000
 
 # --- the problem file ---------------------------------------------------------------
 
-class DescentFile(StrictModel):
+class DescentFile(Record, kw_only=True):
     """The fields of a ``kind: descent`` problem file."""
 
     kind: Literal["descent"]
     title: str = "Gradient descent"
     loss: str
     parameter: str
-    values: dict[str, Exact] = Field(default_factory=dict)
-    start: Exact
+    values: dict[str, float] = field(default_factory=dict)
+    start: float
     learning_rate: Positive
-    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)]
-    digits: Annotated[int, Field(ge=1, le=15)] = 4
+    steps: Annotated[int, Meta(ge=1, le=MAX_STEPS)]
+    digits: Digits = 4
     rounding: Literal["decimals", "significant"] = "decimals"
     finite_differences: DifferenceSettings | None = DifferenceSettings()
 
@@ -117,8 +118,7 @@ def parse_problem(mapping: Mapping[str, Any], *, source: str = "<problem>") -> D
     Raises:
         ProblemError: naming ``source``, the field and what was expected.
     """
-    spec = validate(DescentFile, mapping, source, fields={
-        None: DescentFile.model_fields, "finite_differences": DifferenceSettings.model_fields})
+    spec = validate(DescentFile, mapping, source)
     if spec.parameter in spec.values:
         raise ProblemError(source, f"values.{spec.parameter}",
                            f"expected the fixed variables only; {spec.parameter} is the "

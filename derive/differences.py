@@ -17,25 +17,26 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from typing import Annotated
 
 import sympy as sp
-from pydantic import Field
+from msgspec import Meta
 
 from .forms import Shown, substitute
-from .kinds import Positive, StrictModel, equation_view
+from .kinds import equation_view
 from .latex import DerivePrinter, format_given, format_number
 from .steps import Step
+from .validation import Positive, Record
 
 PRECISION = 60  # significant digits where exact arithmetic is not possible
-DEFAULT_EPSILONS = ("0.1", "0.01", "0.001", "1e-4", "1e-5", "1e-6", "1e-7")
+DEFAULT_EPSILONS = (0.1, 0.01, 0.001, 1e-4, 1e-5, 1e-6, 1e-7)
 
 
-class DifferenceSettings(StrictModel):
+class DifferenceSettings(Record):
     """``finite_differences:`` the steps ε of the table (at the starting point)."""
 
-    epsilons: tuple[Positive, ...] = Field(
-        default=tuple(Decimal(e) for e in DEFAULT_EPSILONS), min_length=1, max_length=12)
+    epsilons: Annotated[tuple[Positive, ...], Meta(min_length=1, max_length=12)] = \
+        DEFAULT_EPSILONS
 
 
 # --- exact and precise arithmetic ---------------------------------------------------

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import sympy as sp
-from pydantic import Field
+from msgspec import Meta
 
 from . import __version__
 from .expression import parse_expression
@@ -49,19 +49,20 @@ from .graph_steps import GraphDerivation, TotalDerivative, derive_graph
 from .kinds import KindSolution, ProblemModel, equation_view, gap, validate
 from .latex import DerivePrinter, format_given, format_number
 from .spec import Number
+from .validation import Digits
 
 # -- the problem -----------------------------------------------------------------------------
 
-class GraphProblem(ProblemModel):
+class GraphProblem(ProblemModel, kw_only=True):
     """A validated ``kind: graph`` problem."""
 
     kind: Literal["graph"]
     title: str = "Computational graph"
     expression: str
-    values: dict[str, Number] = Field(min_length=1)
+    values: Annotated[dict[str, Number], Meta(min_length=1)]
     output: str = "f"
     node_names: tuple[str, ...] = ()
-    digits: Annotated[int, Field(ge=1, le=15)] = 4
+    digits: Digits = 4
     rounding: Literal["decimals", "significant"] = "decimals"
     note: str | None = None
 

@@ -4,7 +4,7 @@ Each kind module (:mod:`derive.graph_problem`, :mod:`derive.calculus`,
 :mod:`derive.descent`, :mod:`derive.training`) reads the same way:
 
 1. validate: :func:`validate` checks the problem file's mapping against the kind's
-   pydantic model (unknown keys refused) and turns the first error into one
+   record (:class:`derive.validation.Record`: unknown keys refused) and turns the first error into one
    :class:`~derive.errors.ProblemError` naming the file, the field path and what was
    expected, worded as the core's (:mod:`derive.spec`);
 2. solve: the kind's own derivation and independent check;
@@ -20,91 +20,44 @@ Each kind module (:mod:`derive.graph_problem`, :mod:`derive.calculus`,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import jinja2
 import sympy as sp
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from . import __version__, curves
-from .errors import ProblemError, RenderError
+from .errors import RenderError
 from .forms import Shown
 from .latex import DerivePrinter
 from .render import EquationView, default_template_dir, environment
 from .solution import Renderable, atomic_write, output_folder
-from .spec import _describe, _field_path, _no_bool
 from .steps import Step
+from .validation import Record, convert
 
 # --- the problem file ----------------------------------------------------------------------
 
-Exact = Annotated[Decimal, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
-Positive = Annotated[Decimal, BeforeValidator(_no_bool), Field(allow_inf_nan=False, gt=0)]
+class ProblemModel(Record, kw_only=True):
+    """A problem record that knows the file it was read from (set by :func:`validate`)."""
+
+    source: str = "<problem>"
 
 
-class StrictModel(BaseModel):
-    """A pydantic model that refuses unknown keys and cannot be changed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ProblemModel(StrictModel):
-    """A problem model that remembers the file it was read from (set by :func:`validate`)."""
-
-    _source: str = PrivateAttr("<problem>")
-
-    @property
-    def source(self) -> str:
-        """The file the problem was read from."""
-        return self._source
+def exact(value: float) -> sp.Rational:
+    """A number from the problem file as the exact fraction it is written as (``0.1`` is
+    1/10: the shortest decimal that reads back as the same float)."""
+    return sp.Rational(repr(float(value)))
 
 
-def exact(value: Decimal) -> sp.Rational:
-    """A decimal from the problem file as the exact fraction it denotes (``0.1`` is 1/10)."""
-    return sp.Rational(str(value))
-
-
-def validate(model: type[BaseModel], mapping: Any, source: str, *,
-             fields: Mapping[str | None, Iterable[str]] | None = None) -> Any:
-    """Validate a mapping against a pydantic model, the first error as a one-line
-    :class:`ProblemError`.
-
-    Args:
-        model: the model; a :class:`ProblemModel` also learns ``source``.
-        fields: the keys allowed at the top level (``None``) and under each nested key,
-            named in the message about an unknown key (default: the model's fields).
+def validate(model: type[Record], mapping: Any, source: str) -> Any:
+    """Validate a mapping into a record; a :class:`ProblemModel` also learns ``source``.
 
     Raises:
         ProblemError: naming ``source``, the field path and what was expected.
     """
-    if not isinstance(mapping, Mapping):
-        raise ProblemError(source, "", "expected a mapping of fields at the top level")
-    try:
-        problem = model.model_validate(dict(mapping))
-    except ValidationError as exc:
-        raise validation_error(exc, source, fields or {None: model.model_fields}) from None
-    if isinstance(problem, ProblemModel):
-        problem._source = source
-    return problem
-
-
-def validation_error(exc: ValidationError, source: str,
-                     fields: Mapping[str | None, Iterable[str]]) -> ProblemError:
-    """The first pydantic error as a :class:`ProblemError` (see :func:`validate`)."""
-    error = exc.errors()[0]
-    if error["type"] == "extra_forbidden":
-        parent = None  # the innermost key of the path that has its own allowed keys
-        for part in error["loc"]:
-            parent = part if part in fields else parent
-        message = f"unknown key; expected one of: {', '.join(sorted(fields[parent]))}"
-    else:
-        message = _describe(error)
-    more = exc.error_count() - 1
-    if more:
-        message += f" (and {more} more error{'s' if more > 1 else ''})"
-    return ProblemError(source, _field_path(error["loc"]), message)
+    given = {"source": source} if issubclass(model, ProblemModel) else None
+    return convert(mapping, model, source, given=given)
 
 
 # --- views ---------------------------------------------------------------------------------

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Annotated
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from msgspec import Meta
 
-from .errors import DeriveError, ProblemError, RenderError
+from .errors import DeriveError, RenderError
+from .validation import Record, convert, read_yaml
 
 ENGINES = ("latex", "typst")
 DEFAULT_POINTS = 10
@@ -62,18 +63,16 @@ class EngineMissing(DeriveError):
 
 
 # -- settings -------------------------------------------------------------------------
-class ExamConfig(BaseModel):
+class ExamConfig(Record):
     """The small config file of ``derive pdf --config``: every key optional.
 
     ``points`` is one number for every question, or one per problem file.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     title: str | None = None
     course: str = ""
-    date: str | Date = ""
-    points: Annotated[int, Field(ge=0)] | tuple[Annotated[int, Field(ge=0)], ...] = \
+    date: str = ""  # YAML reads 2026-11-22 as a date: load_config writes it back as text
+    points: Annotated[int, Meta(ge=0)] | tuple[Annotated[int, Meta(ge=0)], ...] = \
         DEFAULT_POINTS
 
 
@@ -83,26 +82,11 @@ def load_config(path: str | Path) -> ExamConfig:
     Raises:
         ProblemError: naming the file and the field, as for problem files.
     """
-    import yaml
-
-    source = str(path)
-    try:
-        mapping = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ProblemError(source, "", f"cannot read the file ({exc.strerror})") from None
-    except yaml.YAMLError:
-        raise ProblemError(source, "", "not valid YAML") from None
-    if not isinstance(mapping, dict):
-        raise ProblemError(source, "", "expected a mapping of fields at the top level")
-    try:
-        return ExamConfig.model_validate(mapping)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"][:1])
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = f"unknown key; expected one of: {', '.join(ExamConfig.model_fields)}"
-        raise ProblemError(source, where, message) from None
+    mapping = read_yaml(path)
+    mapping = {} if mapping is None else mapping
+    if isinstance(mapping, dict) and isinstance(mapping.get("date"), Date):
+        mapping = {**mapping, "date": mapping["date"].isoformat()}
+    return convert(mapping, ExamConfig, str(path))
 
 
 @dataclass(frozen=True)

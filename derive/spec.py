@@ -1,9 +1,9 @@
-"""Problem files: load YAML safely, validate with pydantic, return an immutable spec.
+"""Problem files: load YAML safely, validate with msgspec, return an immutable spec.
 
 A problem describes one network (a single neuron or a fully connected network),
 its data, its loss and one gradient-descent step. Nothing in the file is ever
-evaluated as code: YAML is read with ``yaml.safe_load`` and every value is
-validated against the models below, which refuse unknown keys.
+evaluated as code: YAML is read safely (:func:`derive.validation.read_yaml`) and every
+value is validated against the records below, which refuse unknown keys.
 """
 
 from __future__ import annotations
@@ -13,31 +13,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from msgspec import Meta
 
 from .errors import ProblemError
+from .validation import Digits, Positive, Record, convert, read_yaml
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear", "softmax")
 LOSSES = ("mse", "sse", "half_sse", "bce", "cce")
 
-
-def _no_bool(value: Any) -> Any:
-    # YAML turns `yes`/`true` into booleans, which Python would treat as 1 and 0.
-    if isinstance(value, bool):
-        raise ValueError("expected a number, got a boolean")
-    return value
+Number = float  # finite: see derive.validation.convert
+Vector = Annotated[tuple[Number, ...], Meta(min_length=1)]
 
 
-Number = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
-Vector = tuple[Number, ...]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Layer(_Model):
+class Layer(Record):
     """One fully connected layer: ``z = W a_prev + b``, ``a = activation(z)``.
 
     ``weights`` has one row per neuron and one column per input of the layer.
@@ -46,9 +34,9 @@ class Layer(_Model):
     """
 
     activation: Literal[ACTIVATIONS]  # type: ignore[valid-type]
-    weights: tuple[Vector, ...] = Field(min_length=1)
+    weights: Annotated[tuple[Vector, ...], Meta(min_length=1)]
     bias: Number | Vector | None = None
-    units: Annotated[int, Field(ge=1)] | None = None
+    units: Annotated[int, Meta(ge=1)] | None = None
     leaky_slope: Number = 0.01
 
     @property
@@ -68,10 +56,10 @@ class Layer(_Model):
         return tuple(self.bias)
 
 
-class Sample(_Model):
+class Sample(Record):
     """One training example: inputs ``x`` and target(s) ``y``."""
 
-    x: Vector = Field(min_length=1)
+    x: Vector
     y: Number | Vector
 
     @property
@@ -79,7 +67,7 @@ class Sample(_Model):
         return (self.y,) if isinstance(self.y, float) else tuple(self.y)
 
 
-class Problem(_Model):
+class Problem(Record, kw_only=True):
     """A validated problem: network, data, loss, learning rate and display settings."""
 
     kind: Literal["network"] = "network"
@@ -89,17 +77,17 @@ class Problem(_Model):
     x: Vector | None = None
     y: Number | Vector | None = None
     samples: tuple[Sample, ...] | None = None
-    layers: tuple[Layer, ...] = Field(min_length=1)
+    layers: Annotated[tuple[Layer, ...], Meta(min_length=1)]
     loss: Literal[LOSSES]  # type: ignore[valid-type]
     log_base: Literal["e", 2, 10] = "e"
     reduction: Literal["mean", "sum"] = "mean"
-    learning_rate: Annotated[Number, Field(gt=0)]
+    learning_rate: Positive
     update_biases: bool = True
     relu_grad_at_zero: Number = 0.0
-    digits: Annotated[int, Field(ge=1, le=15)] = 4
+    digits: Digits = 4
     rounding: Literal["decimals", "significant"] = "decimals"
     show: tuple[str, ...] = ()
-    max_listed_parameters: Annotated[int, Field(ge=0)] = 60
+    max_listed_parameters: Annotated[int, Meta(ge=0)] = 60
 
     @property
     def data(self) -> tuple[Sample, ...]:
@@ -114,48 +102,8 @@ class Problem(_Model):
         return (len(self.data[0].x),) + tuple(layer.width for layer in self.layers)
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in ("float", "tuple[float, ...]", "literal['e']", "literal[2, 10]", "int",
-                      "function-before[_no_bool(), float]", "none"):
-            continue  # pydantic names the union branch it tried: not part of the path
-        elif "[" in str(part) or "(" in str(part):
-            continue
-        else:
-            path += f".{part}" if path else str(part)
-    return path
-
-
-_ALLOWED = {
-    "layers": sorted(Layer.model_fields),
-    "samples": sorted(Sample.model_fields),
-}
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    got = error.get("input")
-    loc = error["loc"]
-    if kind == "extra_forbidden":
-        parent = next((p for p in reversed(loc[:-1]) if isinstance(p, str)), None)
-        allowed = _ALLOWED.get(parent, sorted(Problem.model_fields))
-        return f"unknown key; expected one of: {', '.join(allowed)}"
-    if kind == "missing":
-        return "required field is missing"
-    message = error["msg"]
-    message = message[0].lower() + message[1:]
-    message = message.replace("input should be", "expected")
-    message = message.replace("value error, ", "")
-    if got is not None and not isinstance(got, (dict, list, tuple)):
-        message += f" (got {got!r})"
-    return message
-
-
 def _check_shapes(problem: Problem, source: str) -> None:
-    """Cross-field rules that pydantic's per-field types cannot express."""
+    """Cross-field rules that the records' per-field types cannot express."""
 
     def fail(field: str, expected: str) -> None:
         raise ProblemError(source, field, expected)
@@ -269,15 +217,7 @@ def parse_problem(mapping: Any, *, source: str = "<problem>") -> Any:
                                            f"got {kind!r}")
     if kind != "network":
         return kind_module(kind).parse_problem(mapping, source=source)
-    try:
-        problem = Problem.model_validate(dict(mapping))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        more = exc.error_count() - 1
-        message = _describe(error)
-        if more:
-            message += f" (and {more} more error{'s' if more > 1 else ''})"
-        raise ProblemError(source, _field_path(error["loc"]), message) from None
+    problem = convert(mapping, Problem, source)
     _check_shapes(problem, source)
     return problem
 
@@ -294,18 +234,4 @@ def load_problem(path: str | Path) -> Any:
     Raises:
         ProblemError: the file is missing, is not YAML, or fails validation.
     """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProblemError(source, "", f"cannot read the file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ProblemError(source, "", "expected a UTF-8 text file") from None
-    try:
-        mapping = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ProblemError(source, "", f"not valid YAML at {where}: {problem}") from None
-    return parse_problem(mapping, source=source)
+    return parse_problem(read_yaml(path), source=str(path))

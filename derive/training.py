@@ -31,19 +31,21 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import sympy as sp
-from pydantic import Field
+from msgspec import Meta
+from msgspec.structs import replace
 
 from . import __version__, catalog, curves, differences, render, spec
 from .descent_check import check_differences, to_elementary
 from .errors import ProblemError
 from .forms import Shown
-from .kinds import CurveSolution, StrictModel, exact, gap, validate
+from .kinds import CurveSolution, exact, gap, validate
 from .latex import format_given, format_number
 from .network import Network
 from .solution import Solution
 from .solution import solve as solve_network
 from .trainer import Layout, Run, arrays, parameter_names_of, train
 from .training_check import TrainingCheck, agree, check_training
+from .validation import Record
 
 MAX_EPOCHS = 100_000
 MAX_UPDATES = 200_000   # epochs × updates per epoch
@@ -51,26 +53,26 @@ MAX_UPDATES = 200_000   # epochs × updates per epoch
 
 # --- the problem file ---------------------------------------------------------------
 
-class Prediction(StrictModel):
+class Prediction(Record):
     """An input to predict after training, e.g. ``{name: Emily, x: [-7, -3]}``."""
 
     name: str
-    x: spec.Vector = Field(min_length=1)
+    x: spec.Vector
 
 
-class TrainingDifferences(differences.DifferenceSettings):
+class TrainingDifferences(differences.DifferenceSettings, kw_only=True):
     """``finite_differences:`` a parameter (``w1``) and the steps ε, at the initial values."""
 
     parameter: str
 
 
-class TrainingFields(StrictModel):
+class TrainingFields(Record):
     """The fields a ``kind: training`` problem adds to a network problem."""
 
     kind: Literal["training"]
-    epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
+    epochs: Annotated[int, Meta(ge=1, le=MAX_EPOCHS)]
     mode: Literal["batch", "sgd"] = "batch"
-    report_every: Annotated[int, Field(ge=1)] | None = None
+    report_every: Annotated[int, Meta(ge=1)] | None = None
     sample_names: tuple[str, ...] | None = None
     predict: tuple[Prediction, ...] = ()
     finite_differences: TrainingDifferences | None = None
@@ -111,15 +113,13 @@ def parse_problem(mapping: Mapping[str, Any], *, source: str = "<problem>") -> T
     Raises:
         ProblemError: naming ``source``, the field and what was expected.
     """
-    own = set(TrainingFields.model_fields)
-    network_fields = set(spec.Problem.model_fields) - {"kind"}
+    own = set(TrainingFields.__struct_fields__)
+    network_fields = set(spec.Problem.__struct_fields__) - {"kind"}
     for key in mapping:
         if key not in own | network_fields:
             raise ProblemError(source, str(key), "unknown key; expected one of: "
                                + ", ".join(sorted(own | network_fields)))
-    fields = validate(TrainingFields, {k: v for k, v in mapping.items() if k in own}, source,
-                      fields={None: own | network_fields, "predict": Prediction.model_fields,
-                              "finite_differences": TrainingDifferences.model_fields})
+    fields = validate(TrainingFields, {k: v for k, v in mapping.items() if k in own}, source)
     network = spec.parse_problem({k: v for k, v in mapping.items() if k not in own},
                                  source=source)
 
@@ -157,7 +157,7 @@ def parse_problem(mapping: Mapping[str, Any], *, source: str = "<problem>") -> T
 
 def single(problem: spec.Problem, s: int) -> spec.Problem:
     """The same network with sample ``s`` alone."""
-    return problem.model_copy(update={"samples": (problem.data[s],), "x": None, "y": None})
+    return replace(problem, samples=(problem.data[s],), x=None, y=None)
 
 
 # --- finite differences of the first update's loss --------------------------------------
