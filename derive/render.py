@@ -365,7 +365,7 @@ def render(solution, fmt: str, *, template_dir: str | Path | None = None) -> str
     folder = Path(template_dir) if template_dir is not None else default_template_dir()
     try:
         template = environment(str(folder), fmt).get_template(TEMPLATE_FILES[fmt])
-        return template.render(**build_view(solution))
+        return template.render(**solution.view)
     except jinja2.TemplateNotFound as exc:
         raise RenderError(f"{folder}: template {exc.name} not found") from None
     except jinja2.TemplateError as exc:

@@ -115,6 +115,11 @@ class Solution(Renderable):
         return self.derivation.values.loss
 
     @cached_property
+    def view(self) -> dict:
+        """What the Markdown and LaTeX templates lay out (the same LaTeX mathematics)."""
+        return render.build_view(self)
+
+    @cached_property
     def figure_views(self) -> dict:
         """The pictures the Markdown shows, drawn once for its text and its SVG files."""
         return render.figure_views(self)
