@@ -19,7 +19,6 @@ Each kind module (:mod:`derive.graph_problem`, :mod:`derive.calculus`,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,7 +30,7 @@ from . import __version__, curves
 from .errors import RenderError
 from .forms import Shown
 from .latex import DerivePrinter
-from .render import EquationView, default_template_dir, environment
+from .render import EquationView, default_template_dir, environment, json_text
 from .solution import Renderable, atomic_write, output_folder
 from .steps import Step
 from .validation import Record, convert
@@ -123,7 +122,7 @@ class KindSolution(Renderable):
             RenderError: unknown format, or a template missing or broken.
         """
         if fmt == "json":
-            return json.dumps(self.document(), indent=2, ensure_ascii=False) + "\n"
+            return json_text(self.document())
         if fmt not in self.template_formats:
             raise RenderError(f"unknown format {fmt!r}; expected one of md, tex, json")
         folder = Path(self.template_dir) if self.template_dir is not None \
