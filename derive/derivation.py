@@ -88,14 +88,22 @@ class _Builder:
         return lhs, record
 
     # -- 1. forward pass ---------------------------------------------------------
-    def pre_activation_formula(self, s: int, l: int, j: int) -> sp.Expr:
+    def pre_activation_term(self, s: int, l: int, j: int, k: int) -> sp.Expr:
+        """Term ``k`` of ``z_j``: ``w_jk · input_k``, or the bias for k = the number of inputs."""
         net = self.net
-        terms = [product(net.param_symbol(("W", l, j, k)), net.input_symbol(s, l, k))
-                 for k in range(net.widths[l])]
-        bias = net.bias_id(l, j)
-        if bias is not None:
-            terms.append(net.param_symbol(bias))
-        return total(*terms)
+        if k < net.widths[l]:
+            return product(net.param_symbol(("W", l, j, k)), net.input_symbol(s, l, k))
+        return net.param_symbol(net.bias_id(l, j))
+
+    def pre_activation_formula(self, s: int, l: int, j: int) -> sp.Expr:
+        terms = self.net.widths[l] + (self.net.bias_id(l, j) is not None)
+        return total(*(self.pre_activation_term(s, l, j, k) for k in range(terms)))
+
+    def pre_activation_slope(self, s: int, l: int, j: int, k: int,
+                             symbol: sp.Symbol) -> sp.Expr:
+        """``∂z_j/∂symbol`` by ``sympy.diff`` of term ``k`` of ``z_j``, the one term that
+        holds the symbol (the others do not depend on it), however wide the layer."""
+        return sp.diff(self.pre_activation_term(s, l, j, k), symbol)
 
     def activation_formula(self, s: int, l: int, j: int) -> sp.Expr:
         net = self.net
@@ -235,7 +243,7 @@ class _Builder:
         steps, paths, reused = [], [], []
         for k in range(net.widths[l + 2]):
             z_next = net.symbol("z", s, l + 1, k)
-            local = sp.diff(self.pre_activation_formula(s, l + 1, k), a)
+            local = self.pre_activation_slope(s, l + 1, k, j, a)
             lhs, record = self.partial(z_next, a, ("dz/da", s, l + 1, k, j), local,
                                        net.W[l + 1][k, j])
             steps.append(record)
@@ -252,7 +260,8 @@ class _Builder:
         loss = net.symbol("loss_sample", s)
         z, a = net.symbol("z", s, l, j), net.symbol("a", s, l, j)
         theta = net.param_symbol(pid)
-        local = sp.diff(self.pre_activation_formula(s, l, j), theta)
+        local = self.pre_activation_slope(s, l, j, pid[3] if pid[0] == "W" else net.widths[l],
+                                          theta)
         value = 1.0 if pid[0] == "b" else (
             self.values.x[s, pid[3]] if l == 0 else self.values.layers[l - 1].a[s, pid[3]])
         dz, record = self.partial(z, theta, ("dz/d" + pid[0], s, *pid[1:]), local, value)
