@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,11 +49,14 @@ class FiniteDifferences:
         kinked: the keys whose value is meaningless: perturbing that parameter by
             ±ε moves a relu or leaky_relu pre-activation across 0, where the loss
             has a kink. Empty when there is none.
+        rounding: key -> a bound on the rounding error of its value (see
+            :func:`rounding_bounds`).
     """
 
     values: dict[tuple, float]
     eps: float
     kinked: frozenset[tuple]
+    rounding: dict[tuple, float]
 
     @property
     def kink(self) -> bool:
@@ -259,19 +262,25 @@ def _store(out: dict[tuple, float], key: tuple, array: np.ndarray) -> None:
     out.update(zip((key + index for index in indices), array.ravel().tolist(), strict=True))
 
 
-def reference_values(problem: Problem) -> dict[tuple, float]:
-    """Every quantity of one gradient-descent step, by NumPy backprop in float64.
+@dataclass(frozen=True)
+class _Pass:
+    """One forward and backward pass over all samples (each list: one array per layer)."""
 
-    Each layer is one matrix product over all samples (Z = A_prev Wᵀ + b), so the
-    cost is linear in the number of parameters.
+    x: np.ndarray
+    y: np.ndarray
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    zs: list[np.ndarray]
+    activations: list[np.ndarray]
+    terms: np.ndarray        # loss terms [s, k]
+    per_sample: np.ndarray   # L_s
+    dl_da: list[np.ndarray]  # ∂L_s/∂a [s, j]
+    da_dz: list[np.ndarray]  # [s, j], or the softmax Jacobian [s, k, j]
+    deltas: list[np.ndarray]  # ∂L_s/∂z [s, j]
 
-    Args:
-        problem: a validated problem.
 
-    Returns:
-        Plain floats keyed as described in the module docstring. Biases have an
-        ``"updated"`` key only if ``problem.update_biases``.
-    """
+def _backprop(problem: Problem) -> _Pass:
+    """Forward pass, loss and backward pass of every sample, by NumPy in float64."""
     x, y, weights, biases = _arrays(problem)
     layers, last = problem.layers, len(problem.layers) - 1
 
@@ -294,6 +303,27 @@ def reference_values(problem: Problem) -> dict[tuple, float]:
         else:
             da_dz[l] = _slope(layers[l], z, problem.relu_grad_at_zero)  # [s, j]
             deltas[l] = dl_da[l] * da_dz[l]
+    return _Pass(x, y, weights, biases, zs, activations, terms, per_sample, dl_da, da_dz,
+                 deltas)
+
+
+def reference_values(problem: Problem) -> dict[tuple, float]:
+    """Every quantity of one gradient-descent step, by NumPy backprop in float64.
+
+    Each layer is one matrix product over all samples (Z = A_prev Wᵀ + b), so the
+    cost is linear in the number of parameters.
+
+    Args:
+        problem: a validated problem.
+
+    Returns:
+        Plain floats keyed as described in the module docstring. Biases have an
+        ``"updated"`` key only if ``problem.update_biases``.
+    """
+    run = _backprop(problem)
+    x, weights, biases, layers = run.x, run.weights, run.biases, problem.layers
+    zs, activations, terms, per_sample = run.zs, run.activations, run.terms, run.per_sample
+    dl_da, da_dz, deltas = run.dl_da, run.da_dz, run.deltas
 
     # Gradients per sample: delta times the layer's input (summed over a shared bias).
     inputs = [x, *activations[:-1]]
@@ -376,13 +406,16 @@ def finite_difference_gradients(problem: Problem, *, eps: float = 1e-6) -> Finit
         eps: the step ε.
 
     Returns:
-        The gradients and the keys made unreliable by a relu kink.
+        The gradients, the keys made unreliable by a relu kink, and each gradient's bound
+        on rounding (:func:`rounding_bounds`).
     """
-    x, y, weights, biases = _arrays(problem)
-    zs, activations = _forward(problem, weights, biases, x @ weights[0].T + biases[0])
-    inputs = [x, *activations[:-1]]
+    run = _backprop(problem)
+    y, weights, biases, zs = run.y, run.weights, run.biases, run.zs
+    inputs = [run.x, *run.activations[:-1]]
+    bounds = rounding_bounds(problem, eps, run)
     values: dict[tuple, float] = {}
     kinked: set[tuple] = set()
+    rounding: dict[tuple, float] = {}
     for l, layer in enumerate(problem.layers):
         keys, direction = _directions(layer, l, inputs[l])
         losses, sides = [], []
@@ -402,14 +435,50 @@ def finite_difference_gradients(problem: Problem, *, eps: float = 1e-6) -> Finit
         gradient = (losses[0] - losses[1]) / (2.0 * eps)
         values.update(zip(keys, gradient.tolist(), strict=True))
         kinked.update(key for key, bad in zip(keys, crossed, strict=True) if bad)
-    return FiniteDifferences(values=values, eps=eps, kinked=frozenset(kinked))
+        rounding.update(dict.fromkeys(keys, bounds[l]))
+    return FiniteDifferences(values=values, eps=eps, kinked=frozenset(kinked),
+                             rounding=rounding)
+
+
+def rounding_bounds(problem: Problem, eps: float, run: _Pass | None = None) -> list[float]:
+    """Per layer, a bound on the rounding error of the central difference of any of its
+    parameters, (L(θ+ε) − L(θ−ε)) / (2ε).
+
+    To first order, rounding changes a computed loss by at most u·K (u = 2⁻⁵³): each
+    number the step recomputes carries a relative error (n·u for a sum of n products,
+    u for an activation or a loss term) and reaches the loss multiplied by its
+    derivative. So K adds |∂L/∂z|·Σ|w·a| over the pre-activations of the later layers,
+    |∂L/∂z|·|z| over the layer's own (the step moves them directly), |∂L/∂a|·|a| over
+    the activations and |L| for the loss terms; the two losses differ by 2·u·K at most,
+    and the quotient by u·K/ε. A factor 4 covers what the first order leaves out.
+
+    Slide-sized problems get bounds far below the 1e-6 the differences are held to; a
+    loss of 10⁸ gets about 0.04, so that a correct solution is not refused for the
+    rounding of its check.
+    """
+    run = run or _backprop(problem)
+    u = np.finfo(np.float64).eps / 2
+    weight = 1.0 / len(run.x) if problem.reduction == "mean" else 1.0
+    inputs = [run.x, *run.activations[:-1]]
+    loss = weight * np.abs(run.terms).sum()
+    activation, own, recomputed = [], [], []
+    for l, (z, a, delta) in enumerate(zip(run.zs, run.activations, run.deltas, strict=True)):
+        activation.append(weight * (np.abs(run.dl_da[l]) * np.abs(a)).sum())
+        own.append(weight * (np.abs(delta) * np.abs(z)).sum())
+        magnitude = np.abs(inputs[l]) @ np.abs(run.weights[l]).T + np.abs(run.biases[l])
+        terms = inputs[l].shape[1] + 1
+        recomputed.append(weight * terms * (np.abs(delta) * magnitude).sum())
+    return [float(4.0 * u * (loss + own[l] + sum(activation[l:]) + sum(recomputed[l + 1:])) / eps)
+            for l in range(len(run.zs))]
 
 
 # --- cross-check ------------------------------------------------------------------
 
 def _compare(method: str, keys: list[tuple], derived: np.ndarray, reference: np.ndarray,
-             ok: np.ndarray, tolerance: str, names: Mapping[tuple, str]) -> Agreement:
-    """Raise at the first key that is not ok; otherwise the largest differences."""
+             ok: np.ndarray, tolerance: Callable[[int], str],
+             names: Mapping[tuple, str]) -> Agreement:
+    """Raise at the first key that is not ok (saying the ``tolerance`` of its index);
+    otherwise the largest differences."""
     def name(i: int) -> str:
         return names.get(keys[i], str(keys[i]))
 
@@ -417,7 +486,7 @@ def _compare(method: str, keys: list[tuple], derived: np.ndarray, reference: np.
         i = int(np.argmin(ok))
         raise CrossCheckError(quantity=name(i), derived=float(derived[i]),
                               reference=float(reference[i]), method=method,
-                              tolerance=tolerance)
+                              tolerance=tolerance(i))
     if not keys:
         return Agreement(method, 0, 0.0, None, 0.0, None)
     absolute = np.abs(derived - reference)
@@ -433,7 +502,8 @@ def cross_check(problem: Problem, derived: Mapping[tuple, float], *,
     """Compare derive's values with NumPy backprop, and its gradients with finite differences.
 
     Values agree with NumPy if |d − r| <= 1e-9·max(|d|, |r|) or |d − r| <= 1e-12;
-    gradients agree with finite differences if |d − fd| <= 1e-6·max(1, |d|).
+    gradients agree with finite differences if |d − fd| <= 1e-6·max(1, |d|) plus the
+    differences' own rounding error (:func:`rounding_bounds`).
     Gradients whose finite difference crosses a relu kink are not compared (the
     report says so). Keys whose first element is not a known kind are ignored.
 
@@ -461,7 +531,7 @@ def cross_check(problem: Problem, derived: Mapping[tuple, float], *,
     ok = ((difference <= REL_TOL * np.maximum(np.abs(values), np.abs(expected)))
           | (difference <= ABS_TOL))
     numpy = _compare(NUMPY, known, values, expected, ok,
-                     f"{REL_TOL:g} relative or {ABS_TOL:g} absolute", names)
+                     lambda i: f"{REL_TOL:g} relative or {ABS_TOL:g} absolute", names)
 
     # Gradients against finite differences, except where a step crosses a kink.
     fd = finite_difference_gradients(problem, eps=eps)
@@ -469,9 +539,11 @@ def cross_check(problem: Problem, derived: Mapping[tuple, float], *,
     compared = [i for i in gradients if known[i] not in fd.kinked]
     values = values[compared]
     expected = np.array([fd.values[known[i]] for i in compared], dtype=np.float64)
-    ok = np.abs(values - expected) <= FD_TOL * np.maximum(1.0, np.abs(values))
+    rounding = np.array([fd.rounding[known[i]] for i in compared], dtype=np.float64)
+    ok = np.abs(values - expected) <= FD_TOL * np.maximum(1.0, np.abs(values)) + rounding
     finite = _compare(FINITE_DIFFERENCES, [known[i] for i in compared], values, expected, ok,
-                      f"{FD_TOL:g}·max(1, |derived|) with eps {eps:g}", names)
+                      lambda i: f"{FD_TOL:g}·max(1, |derived|) + {rounding[i]:.2g} for "
+                                f"rounding, with eps {eps:g}", names)
 
     skipped = len(gradients) - len(compared)
     reason = None

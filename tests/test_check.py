@@ -239,6 +239,8 @@ def test_reference_agrees_with_finite_differences(problem):
     report = cross_check(problem, values, names={})
     assert report.numpy.compared == len(values) and report.numpy.max_abs == 0.0
     assert report.finite_differences.compared == len(gradients) - len(fd.kinked)
+    # On slide-sized numbers the allowance for rounding adds less than the tolerance's floor.
+    assert max(fd.rounding.values()) < 1e-6
 
 
 # --- cross_check ----------------------------------------------------------------------
@@ -302,6 +304,37 @@ def test_finite_differences_catch_a_bug_shared_with_numpy(mazur, monkeypatch):
         cross_check(mazur, wrong, names=NAMES)
     assert caught.value.method == "central finite differences"
     assert caught.value.quantity == "∂E/∂w5"
+
+
+HUGE_LOSS = {"x": [0.001, 2.0], "y": 10000.0, "loss": "mse", "learning_rate": 0.1,
+             "layers": [{"activation": "linear", "weights": [[1000.0, 0.5]], "bias": 0.0}]}
+
+
+def test_finite_differences_allow_for_their_own_rounding():
+    # L = (z − y)² ≈ 10⁸: rounding L to 16 digits moves each difference quotient by about
+    # 10⁸·1e-16/1e-6 = 0.01, more than 1e-6·|∂L/∂w1| = 2e-5. The exact gradients are
+    # 2(z − y)·x with z = 2: -19.996, -39992 and -19996.
+    problem = parse_problem(HUGE_LOSS, source="test")
+    values = reference_values(problem)
+    assert [values[("grad", "W", 0, 0, k)] for k in (0, 1)] == [-19.996, -39992.0]
+    fd = finite_difference_gradients(problem)
+    key = ("grad", "W", 0, 0, 0)
+    off = abs(fd.values[key] - values[key])
+    assert off > 1e-6 * 20  # the fixed tolerance alone would refuse the exact gradient
+    assert off <= fd.rounding[key] < 0.01 * 20  # allowed, yet a 1% error is not
+    report = cross_check(problem, values, names={})
+    assert report.finite_differences.compared == 3
+
+
+def test_finite_differences_still_catch_a_bug_when_the_loss_is_huge(monkeypatch):
+    problem = parse_problem(HUGE_LOSS, source="test")
+    wrong = reference_values(problem)
+    wrong[("grad", "W", 0, 0, 0)] *= 1.01  # 0.2 off, beyond the rounding bound of 0.04
+    monkeypatch.setattr(check, "reference_values", lambda problem: dict(wrong))
+    with pytest.raises(CrossCheckError) as caught:
+        cross_check(problem, wrong, names={})
+    assert caught.value.method == "central finite differences"
+    assert "for rounding" in str(caught.value)
 
 
 # --- a realistic size ------------------------------------------------------------------
