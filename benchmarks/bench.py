@@ -8,6 +8,7 @@ exponent of time against parameter count between the two largest sizes
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -52,14 +53,22 @@ def timed(spec, repeat: int) -> float:
     return statistics.median(times)
 
 
-def command_time(*args: str, repeat: int = 5) -> float:
-    """Median wall time of a fresh Python process running ``args``."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, *args], check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def command_times(commands: dict[str, list[str]], repeat: int = 7) -> dict[str, list[float]]:
+    """Wall times of fresh Python processes, the commands taking turns so that a busy
+    moment of the machine weighs on each alike.
+
+    Python may keep compiled bytecode (as after ``pip install``), even where the
+    environment says not to write it, and a first untimed round writes it.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(repeat + 1):
+        for name, args in commands.items():
+            start = time.perf_counter()
+            subprocess.run([sys.executable, *args], check=True, capture_output=True, env=env)
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return times
 
 
 def main() -> None:
@@ -85,12 +94,14 @@ def main() -> None:
     print(f"training_zhou_sgd.yaml, {sgd.epochs} epochs of per-sample SGD: "
           f"{time.perf_counter() - start:.2f} s")
     with tempfile.TemporaryDirectory() as out:
-        solve = command_time("-m", "derive", "solve", str(ROOT / "problems/mazur.yaml"),
-                             "--out", out)
-    baseline = command_time("-c", "import sympy")
-    print(f"whole `derive solve problems/mazur.yaml` command: {solve:.2f} s (target < 1); "
-          f"`import sympy` alone: {baseline:.2f} s")
-
+        times = command_times({
+            "solve": ["-m", "derive", "solve", str(ROOT / "problems/mazur.yaml"), "--out", out],
+            "sympy": ["-c", "import sympy"]})
+    solve, sympy = (statistics.median(times[name]) for name in ("solve", "sympy"))
+    print(f"whole `derive solve problems/mazur.yaml` command: median {solve:.2f} s, "
+          f"fastest {min(times['solve']):.2f} s (target < 1)")
+    print(f"`import sympy` alone, in the same rounds: median {sympy:.2f} s, "
+          f"fastest {min(times['sympy']):.2f} s; the command costs {solve / sympy:.1f} times that")
 
 if __name__ == "__main__":
     main()
