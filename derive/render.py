@@ -171,6 +171,7 @@ def _shown(value: float) -> Shown:
     return Shown(value)
 
 
+LINE_WIDTH = 76  # digit widths of a line of solution.tex.j2's page (11 pt, 2.2 cm margins)
 PATHS_TO = ("W", 0, 0, 0)  # the parameter whose paths to the loss are drawn: the first weight
 
 

@@ -116,8 +116,9 @@ class Solution(Renderable):
 
     @cached_property
     def view(self) -> dict:
-        """What the Markdown and LaTeX templates lay out (the same LaTeX mathematics)."""
-        return render.build_view(self)
+        """What the Markdown and LaTeX templates lay out (the same LaTeX mathematics; long
+        sums also broken into lines that fit the LaTeX document's page)."""
+        return render.build_view(self, line_width=render.LINE_WIDTH)
 
     @cached_property
     def figure_views(self) -> dict:

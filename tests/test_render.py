@@ -38,6 +38,24 @@ def test_shipped_examples_compile(name, tmp_path):
     assert compile_latex(solved(name).to_latex(), tmp_path).stat().st_size > 1000
 
 
+WIDE = {  # 9 inputs: each hidden pre-activation is a sum of ten terms
+    "x": [0.11, 0.22, 0.33, 0.44, 0.55, 0.66, 0.77, 0.88, 0.99], "y": 1,
+    "layers": [{"activation": "sigmoid", "bias": [0.01, -0.02],
+                "weights": [[0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8, 0.9],
+                            [0.15, 0.25, -0.35, 0.45, -0.55, 0.65, -0.75, 0.85, -0.95]]},
+               {"activation": "sigmoid", "weights": [[0.3, -0.4]], "bias": 0.1}],
+    "loss": "bce", "learning_rate": 0.5}
+
+
+@needs_pdflatex
+def test_long_sums_are_broken_to_fit_the_page(tmp_path):
+    text = derive.solve(derive.parse_problem(WIDE)).to_latex()
+    assert "\\\n&\\quad {} + 0.7 \\cdot 0.77" in text  # the substituted z, second line
+    compile_latex(text, tmp_path)
+    log = (tmp_path / "doc.log").read_text(encoding="utf-8", errors="replace")
+    assert "Overfull \\hbox" not in log
+
+
 @needs_pdflatex
 def test_random_networks_compile(tmp_path):
     from hypothesis import given, settings
