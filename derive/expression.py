@@ -114,7 +114,8 @@ _REFUSED = {  # syntax that is never allowed, by the name of its node type
 
 
 def parse_expression(text: str, *, variables: Iterable[str],
-                     source: str = "<expression>", field: str = "expression") -> sympy.Expr:
+                     source: str = "<expression>", field: str = "expression",
+                     as_written: bool = False) -> sympy.Expr:
     """Parse a scalar expression into SymPy without evaluating any of it as code.
 
     Args:
@@ -123,6 +124,9 @@ def parse_expression(text: str, *, variables: Iterable[str],
             identifier that is neither a Python keyword nor a function name.
         source: the file the expression comes from, for error messages.
         field: the field of that file holding the expression, for error messages.
+        as_written: keep the sums, products, quotients and powers as written (operands
+            in the user's order, nothing combined), for display: ``(x + y) * z`` prints
+            as (x + y)·z, where SymPy's own order is z·(x + y).
 
     Returns:
         The SymPy expression, with each variable a real symbol and each number an
@@ -134,7 +138,7 @@ def parse_expression(text: str, *, variables: Iterable[str],
         TypeError: ``variables`` is a single string rather than a collection.
     """
     names = _check_variables(variables, source, field)
-    return _Reader(text, names, source, field).read()
+    return _Reader(text, names, source, field, as_written=as_written).read()
 
 
 def _check_variables(variables: Iterable[str], source: str, field: str) -> frozenset[str]:
@@ -154,11 +158,13 @@ def _check_variables(variables: Iterable[str], source: str, field: str) -> froze
 class _Reader:
     """One walk over one expression's syntax tree; ``_read_<NodeType>`` per node type."""
 
-    def __init__(self, text: str, variables: frozenset[str], source: str, field: str):
+    def __init__(self, text: str, variables: frozenset[str], source: str, field: str, *,
+                 as_written: bool = False):
         self.text = text
         self.variables = variables
         self.source = source
         self.field = field
+        self.as_written = as_written
         self.line = ""    # the text on one line: tabs and newlines made spaces
         self.parsed = ""  # the same with '^' written '**', as given to ast.parse
         self.carets: list[int] = []  # where '^' was, as offsets into ``parsed``
@@ -286,7 +292,10 @@ class _Reader:
 
     def _read_UnaryOp(self, node: ast.UnaryOp) -> sympy.Expr:
         if isinstance(node.op, ast.USub):
-            return -self.visit(node.operand)
+            operand = self.visit(node.operand)
+            if self.as_written and not operand.is_Number:
+                return sympy.Mul(-1, operand, evaluate=False)
+            return -operand
         if isinstance(node.op, ast.UAdd):
             return self.visit(node.operand)
         symbol = {ast.Not: "not", ast.Invert: "~"}[type(node.op)]
@@ -299,6 +308,8 @@ class _Reader:
             self.fail(f"operator '{symbol}' at column {column} is not allowed; "
                       "use + - * / and ^ (or **)")
         left, right = self.visit(node.left), self.visit(node.right)
+        if self.as_written and symbol != "**":
+            return _written(symbol, left, right)
         if symbol == "+":
             return left + right
         if symbol == "-":
@@ -325,7 +336,7 @@ class _Reader:
             if bits > _MAX_POWER_BITS:
                 self.fail(f"the power at column {column} would be a number with about "
                           f"{int(bits * 0.30103)} digits; that is too large")
-        result = base**exponent
+        result = sympy.Pow(base, exponent, evaluate=not self.as_written)
         for power in result.atoms(sympy.Pow):  # (x^100)^100 becomes x^10000
             if power.exp.is_Number and abs(power.exp) > MAX_EXPONENT:
                 self.fail(f"the power at column {column} has exponent {power.exp}; "
@@ -357,6 +368,17 @@ class _Reader:
             return function.build(*arguments)
         except ValueError as error:  # max of a complex number: "not comparable"
             self.fail(f"{name} {self.at(node)} cannot be applied here: {error}")
+
+
+def _written(symbol: str, left: sympy.Expr, right: sympy.Expr) -> sympy.Expr:
+    """``left symbol right`` as an unevaluated SymPy node, operands in the order given."""
+    if symbol == "+":
+        return sympy.Add(left, right, evaluate=False)
+    if symbol == "-":
+        return sympy.Add(left, sympy.Mul(-1, right, evaluate=False), evaluate=False)
+    if symbol == "*":
+        return sympy.Mul(left, right, evaluate=False)
+    return sympy.Mul(left, sympy.Pow(right, -1, evaluate=False), evaluate=False)
 
 
 def _arity(function: _Function) -> str:

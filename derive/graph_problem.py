@@ -71,6 +71,11 @@ class GraphProblem(ProblemModel, kw_only=True):
         return parse_expression(self.expression, variables=list(self.values),
                                 source=self.source, field="expression")
 
+    def written(self) -> sp.Expr:
+        """The expression as written, for display (see ``parse_expression(as_written=True)``)."""
+        return parse_expression(self.expression, variables=list(self.values),
+                                source=self.source, field="expression", as_written=True)
+
     def graph(self) -> Graph:
         """The graph after both passes (ProblemError where it is undefined)."""
         return build_graph(self.parsed(), self.values, output_name=self.output,
@@ -173,7 +178,7 @@ class GraphSolution(KindSolution):
         return {
             "title": problem.title,
             "note": problem.note,
-            "function": printer.doprint(sp.Eq(f, graph.expression, evaluate=False)),
+            "function": printer.doprint(sp.Eq(f, problem.written(), evaluate=False)),
             "output": latex[graph.output],
             "output_plain": graph.output,
             "at": ", ".join(f"{latex[v.name]} = {format_given(float(v.approx))}"

@@ -254,3 +254,29 @@ def test_any_text_parses_or_raises_problem_error(text):
     except ProblemError:
         return
     assert isinstance(result, sympy.Expr)
+
+
+# --- as written, for display ---------------------------------------------------------------
+
+@pytest.mark.parametrize("text, latex", [
+    ("(x + y) * z", r"\left(x + y\right) \cdot z"),
+    ("cos(sin(x^2) + 3*x^2)", r"\cos{\left(\sin{\left(x^{2} \right)} + 3 \cdot x^{2} \right)}"),
+    ("y - x / 2", r"y - \frac{x}{2}"),
+    ("2 * 3 + x", r"2 \cdot 3 + x"),  # nothing combined
+    ("-(x + y)", r"- (x + y)"),
+])
+def test_as_written_keeps_the_order_and_the_operations(text, latex):
+    from derive.latex import DerivePrinter
+
+    written = parse_expression(text, variables=("x", "y", "z"), as_written=True)
+    assert DerivePrinter({"digits": 4}).doprint(written) == latex
+
+
+@settings(max_examples=150, deadline=None)
+@given(PAIRS)
+def test_as_written_is_the_same_expression(pair):
+    text, expected = pair
+    if expected.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+        return
+    written = parse_expression(text, variables=VARIABLES, as_written=True)
+    assert written.doit() == parse(text)
