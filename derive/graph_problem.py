@@ -42,13 +42,15 @@ from msgspec import Meta
 
 from . import __version__
 from .expression import parse_expression
+from .forms import Shown
 from .graph import Graph, build_graph
 from .graph_check import GraphCheck, cross_check
 from .graph_figure import layout, picture, plain_number
 from .graph_steps import GraphDerivation, TotalDerivative, derive_graph
 from .kinds import KindSolution, ProblemModel, equation_view, gap, validate
-from .latex import DerivePrinter, format_given, format_number
+from .latex import DerivePrinter, format_given
 from .spec import Number
+from .typst import TypstPrinter
 from .validation import Digits
 
 # -- the problem -----------------------------------------------------------------------------
@@ -137,17 +139,52 @@ class GraphSolution(KindSolution):
     def pictures(self, stem: str) -> dict[str, str]:
         return {f"{stem}.svg": self.render("svg", stem=stem)}
 
-    def view(self, stem: str) -> dict:
+    def svg(self, *, numbers: bool = True) -> str:
+        """The picture as SVG; without the values and gradients for a question sheet."""
+        return self.render_template("graph.svg.j2", "svg", {
+            **self.view(self.default_stem), "picture": self.picture(numbers=numbers)})
+
+    def printer(self, engine: str = "tex"):
+        """The printer of this graph's mathematics: ``tex`` (LaTeX) or ``typ`` (Typst)."""
+        settings = {"digits": self.problem.digits, "rounding": self.problem.rounding}
+        return GraphTypstPrinter(settings) if engine == "typ" else GraphPrinter(settings)
+
+    def picture(self, *, numbers: bool = True) -> dict:
+        """The graph's picture for the SVG and TikZ templates: each node's value above it
+        and its gradient below (without them, ``numbers=False``: for a question)."""
         problem, derivation = self.problem, self.derivation
         graph = derivation.graph
-        printer = GraphPrinter({"digits": problem.digits, "rounding": problem.rounding})
+        printer = self.printer()
         settings = {"digits": problem.digits, "rounding": problem.rounding}
+        labels = {v.name: printer.doprint(v.symbol) for v in graph.variables}
+        labels.update((node.name, printer.doprint(node.symbol)) for node in graph.nodes)
+        labels.update((node.name, printer.doprint(sp.Eq(node.symbol, node.expression,
+                                                        evaluate=False)))
+                      for node in graph.nodes if node.expression != node.symbol)
+        values = {step.name: format_given(step.value) for step in derivation.inputs}
+        values.update((step.name, plain_number(step.value, **settings))
+                      for step in derivation.forward)
+        gradients = {name: plain_number(value, **settings)
+                     for name, value in self.gradients.items()}
+        if not numbers:
+            values = gradients = dict.fromkeys(labels, "")
+        return {**picture(layout(graph, latex=labels, values=values, gradients=gradients)),
+                "numbers": numbers}
+
+    def view(self, stem: str, *, engine: str = "tex") -> dict:
+        """What the templates lay out, the mathematics in LaTeX (``tex``) or Typst (``typ``)."""
+        problem, derivation = self.problem, self.derivation
+        graph = derivation.graph
+        printer = self.printer(engine)
         f = sp.Symbol(graph.output, real=True)
 
-        latex = {v.name: printer.doprint(v.symbol) for v in graph.variables}
-        latex.update((node.name, printer.doprint(node.symbol)) for node in graph.nodes)
-        forward = [{"symbol": latex[step.name], "formula": None, "substituted": None,
-                    "value": format_given(step.value)} for step in derivation.inputs]
+        def number(value: float, *, given: bool = False) -> str:
+            return printer.doprint(Shown(value, given=given))
+
+        names = {v.name: printer.doprint(v.symbol) for v in graph.variables}
+        names.update((node.name, printer.doprint(node.symbol)) for node in graph.nodes)
+        forward = [{"symbol": names[step.name], "formula": None, "substituted": None,
+                    "value": number(step.value, given=True)} for step in derivation.inputs]
         for step in derivation.forward:
             view = equation_view(step, printer)
             forward.append({"symbol": view.lhs, "formula": printer.doprint(step.formula),
@@ -155,41 +192,30 @@ class GraphSolution(KindSolution):
                             "value": view.rhs[-1]})
         backward = [{"definition": None if block.definition is None
                      else printer.doprint(block.definition),
-                     "output": latex[graph.output],
+                     "output": names[graph.output],
                      "equations": [equation_view(step, printer) for step in block.steps]}
                     for block in derivation.backward]
         gradients = [{"symbol": printer.doprint(TotalDerivative(f, v.symbol)),
-                      "input": latex[v.name], "value": format_number(
-                          float(graph.gradient(v.name).approx), **settings)}
+                      "input": names[v.name],
+                      "value": number(float(graph.gradient(v.name).approx))}
                      for v in graph.variables]
-
-        labels = dict(latex)
-        labels.update((node.name, printer.doprint(sp.Eq(node.symbol, node.expression,
-                                                        evaluate=False)))
-                      for node in graph.nodes if node.expression != node.symbol)
-        values = {step.name: format_given(step.value) for step in derivation.inputs}
-        values.update((step.name, plain_number(step.value, **settings))
-                      for step in derivation.forward)
-        figure = layout(graph, latex=labels, values=values,
-                        gradients={name: plain_number(value, **settings)
-                                   for name, value in self.gradients.items()})
 
         report = self.report
         return {
             "title": problem.title,
             "note": problem.note,
             "function": printer.doprint(sp.Eq(f, problem.written(), evaluate=False)),
-            "output": latex[graph.output],
+            "output": names[graph.output],
             "output_plain": graph.output,
-            "at": ", ".join(f"{latex[v.name]} = {format_given(float(v.approx))}"
+            "at": ", ".join(f"{names[v.name]} = {number(float(v.approx), given=True)}"
                             for v in graph.variables),
             "forward": forward,
             "backward": backward,
             "gradients": gradients,
-            "hidden_paths": [{"input": latex[name], "count": count}
+            "hidden_paths": [{"input": names[name], "count": count}
                              for name, count in derivation.hidden_paths.items()],
             "figure": f"{stem}.svg",
-            "picture": picture(figure),
+            "picture": self.picture(),
             "check": {"nodes": report.values, "sympy": report.sympy,
                       "sympy_max_rel": gap(report.sympy_max_rel),
                       "fd": report.finite_differences, "fd_max_rel": gap(report.fd_max_rel),
@@ -247,6 +273,13 @@ class GraphPrinter(DerivePrinter):
     def _print_TotalDerivative(self, expr: TotalDerivative) -> str:
         num, den = self._print(expr.num), self._print(expr.den)
         return r"\frac{\mathrm{d} " + num + r"}{\mathrm{d} " + den + "}"
+
+
+class GraphTypstPrinter(TypstPrinter):
+    """TypstPrinter with the gradient ``df/dt`` of the whole graph."""
+
+    def _print_TotalDerivative(self, expr: TotalDerivative) -> str:
+        return f"frac(dif {self._print(expr.num)}, dif {self._print(expr.den)})"
 
     def _print_Equality(self, expr: sp.Eq) -> str:
         return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"

@@ -19,7 +19,7 @@ Each kind module (:mod:`derive.graph_problem`, :mod:`derive.calculus`,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -125,13 +125,20 @@ class KindSolution(Renderable):
             return json_text(self.document())
         if fmt not in self.template_formats:
             raise RenderError(f"unknown format {fmt!r}; expected one of md, tex, json")
+        return self.render_template(f"{self.template}.{fmt}.j2", fmt,
+                                    self.view(stem or self.default_stem))
+
+    def render_template(self, name: str, syntax: str, view: Mapping[str, Any]) -> str:
+        """Lay out ``view`` with the template ``name`` (Jinja2 delimiters for ``syntax``).
+
+        Raises:
+            RenderError: the template is missing or broken.
+        """
         folder = Path(self.template_dir) if self.template_dir is not None \
             else default_template_dir()
-        name = f"{self.template}.{fmt}.j2"
         try:
-            template = environment(str(folder), fmt).get_template(name)
-            return template.render({"version": __version__,
-                                    **self.view(stem or self.default_stem)})
+            template = environment(str(folder), syntax).get_template(name)
+            return template.render({"version": __version__, **view})
         except jinja2.TemplateNotFound as exc:
             raise RenderError(f"{folder}: template {exc.name} not found") from None
         except jinja2.TemplateError as exc:

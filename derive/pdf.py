@@ -157,10 +157,26 @@ def network_question(solution, *, engine: str, exam: Exam, number: int) -> dict:
     return {"kind": "network", "view": view, "tasks": tasks, "paths": paths,
             "diagram": draw(figures.network_diagram(solution), printer),
             "given_columns": 1 if rows <= 3 else (3 if rows <= 12 else 4),
-            "plots": plots}
+            "plots": plots, "files": []}
 
 
-QUESTION_VIEWS: dict[str, Callable[..., dict]] = {"network": network_question}
+def graph_question(solution, *, engine: str, exam: Exam, number: int) -> dict:
+    """The statement and (for answer keys) the worked solution of a computational graph.
+
+    The question sheet's picture shows the graph alone; the answer key's adds each node's
+    value and gradient. LaTeX draws it with TikZ, Typst shows it as an SVG file.
+    """
+    syntax = "typ" if engine == "typst" else "tex"
+    figure = f"graph-{number}.svg"
+    files = ([PlotFile(figure, "", solution.svg(numbers=exam.answers).encode("utf-8"))]
+             if engine == "typst" else [])
+    return {"kind": "graph", "view": solution.view(solution.default_stem, engine=syntax),
+            "picture": solution.picture(numbers=exam.answers), "figure": figure,
+            "plots": [], "files": files}
+
+
+QUESTION_VIEWS: dict[str, Callable[..., dict]] = {"network": network_question,
+                                                  "graph": graph_question}
 
 
 def question_view(solution, *, engine: str, exam: Exam, number: int) -> dict:
@@ -177,7 +193,7 @@ def question_view(solution, *, engine: str, exam: Exam, number: int) -> dict:
 # -- 2. the source ------------------------------------------------------------------------
 def render_source(solutions, exam: Exam, *, engine: str,
                   template_dir: str | Path | None = None) -> tuple[str, list[PlotFile]]:
-    """The document's source text and the plot files it includes."""
+    """The document's source text and the files it includes (plots, pictures)."""
     from . import render
 
     folder = Path(template_dir) if template_dir is not None else render.default_template_dir()
@@ -193,7 +209,8 @@ def render_source(solutions, exam: Exam, *, engine: str,
         raise RenderError(f"{folder}: template {exc.name} not found") from None
     except jinja2.TemplateError as exc:
         raise RenderError(f"{folder}/{name}: {exc}") from None
-    return text, [plot for question in questions for plot in question["plots"]]
+    return text, [file for question in questions
+                  for file in (*question["plots"], *question["files"])]
 
 
 def write_source(solutions, exam: Exam, folder: Path, *, engine: str,

@@ -73,6 +73,33 @@ def test_question_sheet_has_no_answers_and_the_key_has_them(engine, tmp_path):
     assert "Solution" not in questions and key.count("Solution") == len(solutions)
 
 
+GRAPHS = sorted(path.stem for path in PROBLEMS.glob("*.yaml")
+                if getattr(derive.load_problem(path), "kind", "network") == "graph")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_graph_questions_and_their_answers(engine, tmp_path):
+    # Every shipped graph, after a network: kinds mix in one document.
+    solutions = [solved("perceptron_toy"), *(solved(name) for name in GRAPHS)]
+    questions = text_of(pdf.render_pdf(solutions, pdf.Exam(title="Graphs"), engine=engine),
+                        tmp_path)
+    key = text_of(pdf.render_pdf(solutions, pdf.Exam(title="Key", answers=True),
+                                 engine=engine), tmp_path)
+    assert questions.count("Compute") == len(solutions) and "Solution" not in questions
+    for solution in solutions[1:]:
+        printer = solution.printer()
+        inputs = {step.name for step in solution.derivation.inputs}
+        secret = {printer.doprint(Shown(abs(value))) for name, value in
+                  [*solution.values.items(), *solution.gradients.items()]
+                  if name not in inputs}
+        # Numbers of one digit also stand in the statement (z = -4, x^2).
+        secret = {n for n in secret if len(n.replace("0", "").replace(".", "")) >= 2}
+        assert secret
+        assert not sorted(n for n in secret if n in questions), solution.problem.title
+        assert all(n in key for n in secret), solution.problem.title
+    assert key.count("Solution") == len(solutions)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_user_strings_are_escaped(engine, tmp_path):
     exam = pdf.Exam(title=HOSTILE, course="C&O {101} _x_ *y*", date="~2026^", answers=True)
