@@ -167,13 +167,14 @@ class _Builder:
         net = self.net
         width = net.widths[l + 1]
         neurons = range(width) if neurons is None else neurons
-        blocks = [self.neuron_backward(s, l, j, params) for j in neurons]
+        blocks = [self.neuron_backward(s, l, j, params, first=index == 0)
+                  for index, j in enumerate(neurons)]
         shared = net.bias_id(l, 0)
         if shared is not None and len(shared) == 2 and (params is None or shared in params):
             blocks.append(self.shared_bias(s, l))
         return Section("backward", tuple(blocks), layer=l, sample=s)
 
-    def neuron_backward(self, s: int, l: int, j: int, params) -> Block:
+    def neuron_backward(self, s: int, l: int, j: int, params, *, first: bool = True) -> Block:
         net, arrays = self.net, self.values.layers[l]
         loss = net.symbol("loss_sample", s)
         z, a = net.symbol("z", s, l, j), net.symbol("a", s, l, j)
@@ -181,10 +182,12 @@ class _Builder:
         softmax = net.problem.layers[l].activation == "softmax"
 
         # ∂L/∂a: from the loss at the output, else summed over the next layer's paths.
+        # Under softmax every output's z reaches the loss through every a_k: the ∂L/∂a_k
+        # are written in the first block and reused by the others.
         if l == net.depth - 1:
             if softmax:
-                for k in range(net.widths[-1]):
-                    steps.append(self.loss_gradient(s, k))
+                if first:
+                    steps += [self.loss_gradient(s, k) for k in range(net.widths[-1])]
             else:
                 steps.append(self.loss_gradient(s, j))
         else:

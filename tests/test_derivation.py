@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import sympy as sp
+from conftest import solved
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -106,6 +107,15 @@ def test_every_printed_line_evaluates_to_its_value(mapping):
             continue
         evaluated = value_of(step.substituted)
         assert math.isclose(evaluated, step.value, rel_tol=1e-9, abs_tol=1e-12), step.name
+
+
+def test_softmax_outputs_write_each_loss_slope_once_and_reuse_it():
+    solution = solved("cce_4_4_3")
+    slopes = [step.key for step in solution.derivation.steps if step.key[0] == "dL/da"
+              and step.key[2] == 1]
+    assert sorted(slopes) == [("dL/da", 0, 1, k) for k in range(3)]
+    sums = [step for step in solution.derivation.steps if step.key[:3] == ("delta", 0, 1)]
+    assert len(sums) == 3 and all(len(step.reused) == 3 for step in sums)
 
 
 def test_output_is_deterministic():
