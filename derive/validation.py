@@ -14,6 +14,7 @@ milliseconds instead of a tenth of a second, which is most of what a small
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -80,6 +81,7 @@ def convert(data: Any, model: type[Record], source: str, *,
     """
     if not isinstance(data, Mapping):
         raise ProblemError(source, "", "expected a mapping of fields at the top level")
+    data = _plain(data)
     given = given or {}
     allowed = [name for name in model.__struct_fields__ if name not in given]
     for key in data:
@@ -103,6 +105,27 @@ def field_path(path: tuple[str | int, ...]) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+def _plain(data: Any) -> Any:
+    """Data from a script as the plain types YAML gives: NumPy arrays and numbers
+    (anything with ``tolist()``), tuples, and subclasses or other kinds of int, float
+    and str (``numpy.float64``, ``Fraction``) become lists, int, float and str."""
+    if isinstance(data, Mapping):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_plain(value) for value in data]
+    if data is None or type(data) in (bool, int, float, str):
+        return data
+    if hasattr(data, "tolist"):  # NumPy arrays and scalars
+        return _plain(data.tolist())
+    if isinstance(data, str):
+        return str(data)
+    if isinstance(data, numbers.Integral):
+        return int(data)
+    if isinstance(data, numbers.Real):
+        return float(data)
+    return data
 
 
 def _non_finite(data: Any, path: tuple) -> tuple[tuple, float] | None:

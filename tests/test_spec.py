@@ -180,3 +180,16 @@ def test_messages_name_what_was_expected_and_found(mapping, field, message):
         derive.parse_problem(mapping, source="p.yaml")
     assert caught.value.field == field
     assert message in caught.value.expected
+
+
+def test_scripts_may_give_numpy_arrays_and_other_numbers():
+    import fractions
+
+    import numpy as np
+
+    plain = derive.parse_problem(GOOD, source="script")
+    mapping = {**GOOD, "x": np.array(GOOD["x"]), "learning_rate": fractions.Fraction(1, 2),
+               "digits": np.int64(4),
+               "layers": [{**layer, "weights": np.array(layer["weights"]),
+                           "bias": np.float64(layer["bias"])} for layer in GOOD["layers"]]}
+    assert derive.parse_problem(mapping, source="script") == plain
