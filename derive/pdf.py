@@ -183,7 +183,8 @@ def question_view(solution, *, engine: str, exam: Exam, number: int) -> dict:
     """The view of one question; ``number`` and ``points`` are added here."""
     kind = getattr(solution.problem, "kind", "network")
     if kind not in QUESTION_VIEWS:
-        raise RenderError(f"problems of kind {kind!r} cannot be printed as exam questions yet")
+        raise RenderError(f"problems of kind {kind!r} cannot be printed as exam questions yet; "
+                          f"{' and '.join(QUESTION_VIEWS)} problems can")
     view = QUESTION_VIEWS[kind](solution, engine=engine, exam=exam, number=number)
     view.update(number=number, title=solution.problem.title,
                 points=exam.points[number - 1] if exam.points else DEFAULT_POINTS)

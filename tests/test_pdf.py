@@ -218,3 +218,10 @@ def test_cli_pdf_errors(tmp_path):
     bad = subprocess.run([DERIVE, "pdf", str(PROBLEMS / "mazur.yaml"), "--config", str(config),
                           "--out", str(tmp_path)], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "titel" in bad.stderr and "unknown key" in bad.stderr
+    other = subprocess.run([DERIVE, "pdf", str(PROBLEMS / "mazur.yaml"),
+                            str(PROBLEMS / "descent_seed003.yaml"), "--out",
+                            str(tmp_path / "other")], capture_output=True, text=True,
+                           check=False)
+    assert other.returncode == 2 and not (tmp_path / "other").exists()
+    assert "kind 'descent' cannot be printed" in other.stderr
+    assert "network and graph problems can" in other.stderr
