@@ -365,20 +365,28 @@ class _Reader:
             self.fail(f"{name} {self.at(node)} takes {_arity(function)}, got {count}")
         arguments = [self.visit(argument) for argument in node.args]
         try:
+            if self.as_written:
+                return function.build(*arguments, evaluate=False)
             return function.build(*arguments)
         except ValueError as error:  # max of a complex number: "not comparable"
             self.fail(f"{name} {self.at(node)} cannot be applied here: {error}")
 
 
 def _written(symbol: str, left: sympy.Expr, right: sympy.Expr) -> sympy.Expr:
-    """``left symbol right`` as an unevaluated SymPy node, operands in the order given."""
-    if symbol == "+":
-        return sympy.Add(left, right, evaluate=False)
-    if symbol == "-":
-        return sympy.Add(left, sympy.Mul(-1, right, evaluate=False), evaluate=False)
-    if symbol == "*":
-        return sympy.Mul(left, right, evaluate=False)
-    return sympy.Mul(left, sympy.Pow(right, -1, evaluate=False), evaluate=False)
+    """``left symbol right`` as an unevaluated SymPy node, operands in the order given.
+
+    Python reads ``a + b + c`` as ``(a + b) + c``: a sum (product) on the left is
+    continued rather than nested, so that it prints without brackets.
+    """
+    if symbol in ("+", "-"):
+        if symbol == "-":
+            right = sympy.Mul(-1, right, evaluate=False)
+        terms = left.args if left.is_Add else (left,)
+        return sympy.Add(*terms, right, evaluate=False)
+    if symbol == "/":
+        right = sympy.Pow(right, -1, evaluate=False)
+    factors = left.args if left.is_Mul else (left,)
+    return sympy.Mul(*factors, right, evaluate=False)
 
 
 def _arity(function: _Function) -> str:

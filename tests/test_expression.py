@@ -264,6 +264,8 @@ def test_any_text_parses_or_raises_problem_error(text):
     ("y - x / 2", r"y - \frac{x}{2}"),
     ("2 * 3 + x", r"2 \cdot 3 + x"),  # nothing combined
     ("-(x + y)", r"- (x + y)"),
+    ("x - y - z + 2", r"x - y - z + 2"),  # a chain, not nested sums
+    ("abs(y*z - x) + max(x, z)", r"\left|{y \cdot z - x}\right| + \max\left(x, z\right)"),
 ])
 def test_as_written_keeps_the_order_and_the_operations(text, latex):
     from derive.latex import DerivePrinter
