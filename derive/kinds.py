@@ -4,9 +4,9 @@ Each kind module (:mod:`derive.graph_problem`, :mod:`derive.calculus`,
 :mod:`derive.descent`, :mod:`derive.training`) reads the same way:
 
 1. validate: :func:`validate` checks the problem file's mapping against the kind's
-   record (:class:`derive.validation.Record`: unknown keys refused) and turns the first error into one
-   :class:`~derive.errors.ProblemError` naming the file, the field path and what was
-   expected, worded as the core's (:mod:`derive.spec`);
+   record (a :class:`derive.validation.Record`: unknown keys refused) and turns the
+   first error into one :class:`~derive.errors.ProblemError` naming the file, the field
+   path and what was expected, worded as the core's (:mod:`derive.validation`);
 2. solve: the kind's own derivation and independent check;
 3. render: its solution subclasses :class:`KindSolution`, which lays out the kind's view
    with its templates (``templates/<name>.<md|tex>.j2``) in the core's Jinja2 environment
