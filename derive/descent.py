@@ -57,9 +57,10 @@ from .errors import ProblemError
 from .expression import parse_expression
 from .forms import Shown, substitute
 from .kinds import CurveSolution, equation_view, exact, gap, validate
-from .latex import DerivePrinter, format_given, format_number
+from .latex import DerivePrinter
 from .render import EquationView, Row
 from .steps import Step, Update
+from .typst import TypstPrinter
 from .validation import Digits, Positive, Record
 
 MAX_EXACT_DIGITS = 300  # a fraction longer than this ends exact arithmetic
@@ -204,13 +205,14 @@ def first_step(problem: DescentProblem, gradient: sp.Expr, iterates: tuple[Itera
         symbols of w₀ and L(w₀).
     """
     w = problem.parameter
-    w_tex = sp.latex(w)
-    w0 = names(f"{w.name}_0", f"{{{w_tex}}}_{{0}}")
-    w1 = names(f"{w.name}_1", f"{{{w_tex}}}_{{1}}")
-    eta = names("eta", r"\eta")
-    loss_at = names(f"L({w.name}_0)", rf"L\left({{{w_tex}}}_{{0}}\right)")
+    w_tex, w_typ = sp.latex(w), TypstPrinter().doprint(w)
+    w0 = names(f"{w.name}_0", f"{{{w_tex}}}_{{0}}", f"{w_typ}_0")
+    w1 = names(f"{w.name}_1", f"{{{w_tex}}}_{{1}}", f"{w_typ}_1")
+    eta = names("eta", r"\eta", "eta")
+    loss_at = names(f"L({w.name}_0)", rf"L\left({{{w_tex}}}_{{0}}\right)", f"L({w_typ}_0)")
     slope_at = names(f"dL/d{w.name}({w.name}_0)",
-                     rf"\frac{{\partial L}}{{\partial {w_tex}}}\left({{{w_tex}}}_{{0}}\right)")
+                     rf"\frac{{\partial L}}{{\partial {w_tex}}}\left({{{w_tex}}}_{{0}}\right)",
+                     f"frac(partial L, partial {w_typ})({w_typ}_0)")
     shown = {symbol: Shown(float(value), given=True) for symbol, value in problem.values.items()}
     shown[w0] = Shown(float(problem.start), given=True)
     shown[eta] = Shown(float(problem.learning_rate), given=True)
@@ -271,18 +273,25 @@ class DescentSolution(CurveSolution):
                             tuple(float(it.loss) for it in self.iterates),
                             "step k", f"L({{{w}}}_k)", markers=True)
 
-    def view(self, stem: str) -> dict:
+    def view(self, stem: str, *, engine: str = "tex") -> dict:
+        """What the templates lay out, the mathematics in LaTeX (``tex``) or Typst (``typ``;
+        then without the finite differences and the plot, which only LaTeX documents show)."""
         problem = self.problem
-        print_ = printer(self.names.latex, problem.digits, problem.rounding)
-        number = lambda v: format_number(float(v), digits=problem.digits,
-                                         rounding=problem.rounding)
+        names = self.names.typst if engine == "typ" else self.names.latex
+        print_ = printer(names, problem.digits, problem.rounding, engine=engine)
+
+        def number(value, *, given: bool = False) -> str:
+            return print_.doprint(Shown(float(value), given=given))
+
         w = print_.doprint(problem.parameter)
-        given = [Row(print_.doprint(symbol), format_given(float(value)))
+        start = self.names.named(f"{problem.parameter.name}_0")
+        given = [Row(print_.doprint(symbol), number(value, given=True))
                  for symbol, value in sorted(problem.values.items(), key=lambda i: i[0].name)]
-        given += [Row(f"{{{w}}}_{{0}}", format_given(float(problem.start))),
-                  Row(r"\eta", format_given(float(problem.learning_rate)))]
+        given += [Row(print_.doprint(start), number(problem.start, given=True)),
+                  Row(print_.doprint(self.names.named("eta")),
+                      number(problem.learning_rate, given=True))]
         differences = None
-        if self.table is not None:
+        if self.table is not None and engine == "tex":
             differences = differences_view(self.table, self.table_steps, print_, theta=w,
                                            at_symbol=f"{{{w}}}_{{0}}", digits=problem.digits,
                                            rounding=problem.rounding)
@@ -301,7 +310,7 @@ class DescentSolution(CurveSolution):
                       "loss": number(self.final.loss)},
             "differences": differences,
             "check": _check_view(self.check),
-            "plot": self.plot(stem),
+            "plot": self.plot(stem) if engine == "tex" else None,
         }
 
     def document(self) -> dict:
@@ -364,10 +373,11 @@ def solve(problem: DescentProblem, *, template_dir: str | Path | None = None) ->
 
     # Step 1 in three lines each; the finite differences at w0, the first ε written out.
     names = Names()
-    w_tex = sp.latex(w)
-    definitions = (Definition(names("L(w)", rf"L\left({w_tex}\right)"), problem.loss),
-                   Definition(names("dL/dw", rf"\frac{{\partial L}}{{\partial {w_tex}}}"),
-                              gradient))
+    w_tex, w_typ = sp.latex(w), TypstPrinter().doprint(w)
+    definitions = (Definition(names("L(w)", rf"L\left({w_tex}\right)", f"L({w_typ})"),
+                              problem.loss),
+                   Definition(names("dL/dw", rf"\frac{{\partial L}}{{\partial {w_tex}}}",
+                                    f"frac(partial L, partial {w_typ})"), gradient))
     steps, shown, w0, loss_at = first_step(problem, gradient, iterates, names)
     table, table_steps = None, ()
     f = problem.loss.xreplace(problem.values)

@@ -26,6 +26,7 @@ from .forms import Shown, substitute
 from .kinds import equation_view
 from .latex import DerivePrinter, format_given, format_number
 from .steps import Step
+from .typst import TypstPrinter, typst_string
 from .validation import Positive, Record
 
 PRECISION = 60  # significant digits where exact arithmetic is not possible
@@ -115,20 +116,30 @@ def finite_differences(loss: sp.Expr, theta: sp.Symbol, at: sp.Number, gradient:
 # --- step records --------------------------------------------------------------------
 
 class Names:
-    """Symbols made for printing, with their LaTeX names (the printer's ``symbol_names``)."""
+    """Symbols made for printing, with their LaTeX and Typst names (the printers'
+    ``symbol_names``); a name given without its Typst form is set as upright text."""
 
     def __init__(self):
         self.latex: dict[sp.Symbol, str] = {}
+        self.typst: dict[sp.Symbol, str] = {}
 
-    def __call__(self, plain: str, latex: str) -> sp.Symbol:
+    def __call__(self, plain: str, latex: str, typst: str | None = None) -> sp.Symbol:
         symbol = sp.Dummy(plain)
         self.latex[symbol] = latex
+        self.typst[symbol] = typst_string(plain) if typst is None else typst
         return symbol
 
+    def named(self, plain: str) -> sp.Symbol:
+        """The symbol made with the plain name ``plain``."""
+        return next(symbol for symbol in self.latex if symbol.name == plain)
 
-def printer(names: Mapping[sp.Symbol, str], digits: int, rounding: str) -> DerivePrinter:
-    """The LaTeX printer of the symbols in ``names`` (see :class:`Names`)."""
-    return DerivePrinter({"symbol_names": dict(names), "digits": digits, "rounding": rounding})
+
+def printer(names: Mapping[sp.Symbol, str], digits: int, rounding: str, *,
+            engine: str = "tex") -> DerivePrinter | TypstPrinter:
+    """The printer of LaTeX (``tex``) or Typst (``typ``), with the names of the symbols in
+    ``names`` (see :class:`Names`)."""
+    kind = TypstPrinter if engine == "typ" else DerivePrinter
+    return kind({"symbol_names": dict(names), "digits": digits, "rounding": rounding})
 
 
 def difference_steps(table: Differences, names: Names, theta: sp.Symbol, shown: dict,
@@ -143,7 +154,7 @@ def difference_steps(table: Differences, names: Names, theta: sp.Symbol, shown: 
             L(θ₀ ± ε) as values only (a network's forward pass).
     """
     row = table.rows[0]
-    eps = names("eps", r"\varepsilon")
+    eps = names("eps", r"\varepsilon", "epsilon")
     shown[eps] = Shown(float(row.eps), given=True)
     steps = []
     sides = {}
@@ -158,8 +169,8 @@ def difference_steps(table: Differences, names: Names, theta: sp.Symbol, shown: 
                           substitute(body, shown), float(value)))
         shown[lhs] = Shown(float(value))
         sides[text] = lhs
-    forward = names("D_forward", r"D_{\text{forward}}")
-    central = names("D_central", r"D_{\text{central}}")
+    forward = names("D_forward", r"D_{\text{forward}}", 'D_"forward"')
+    central = names("D_central", r"D_{\text{central}}", 'D_"central"')
     with sp.evaluate(False):
         forward_formula = sp.Mul(sp.Add(sides["+"], -loss_at), sp.Pow(eps, -1))
         central_formula = sp.Mul(sp.Add(sides["+"], -sides["-"]), sp.Pow(2 * eps, -1))

@@ -175,16 +175,25 @@ def graph_question(solution, *, engine: str, exam: Exam, number: int) -> dict:
             "plots": [], "files": files}
 
 
+def descent_question(solution, *, engine: str, exam: Exam, number: int) -> dict:
+    """The statement and (for answer keys) the worked steps of a gradient descent."""
+    syntax = "typ" if engine == "typst" else "tex"
+    return {"kind": "descent", "view": solution.view(solution.default_stem, engine=syntax),
+            "plots": [], "files": []}
+
+
 QUESTION_VIEWS: dict[str, Callable[..., dict]] = {"network": network_question,
-                                                  "graph": graph_question}
+                                                  "graph": graph_question,
+                                                  "descent": descent_question}
 
 
 def question_view(solution, *, engine: str, exam: Exam, number: int) -> dict:
     """The view of one question; ``number`` and ``points`` are added here."""
     kind = getattr(solution.problem, "kind", "network")
     if kind not in QUESTION_VIEWS:
+        *others, last = QUESTION_VIEWS
         raise RenderError(f"problems of kind {kind!r} cannot be printed as exam questions yet; "
-                          f"{' and '.join(QUESTION_VIEWS)} problems can")
+                          f"{', '.join(others)} and {last} problems can")
     view = QUESTION_VIEWS[kind](solution, engine=engine, exam=exam, number=number)
     view.update(number=number, title=solution.problem.title,
                 points=exam.points[number - 1] if exam.points else DEFAULT_POINTS)

@@ -15,6 +15,7 @@ from conftest import PROBLEMS, ROOT, solved
 import derive
 from derive import pdf
 from derive.forms import Shown
+from derive.latex import DerivePrinter
 from derive.render import solution_printer
 
 pytest.importorskip("typst")
@@ -98,6 +99,25 @@ def test_graph_questions_and_their_answers(engine, tmp_path):
         assert not sorted(n for n in secret if n in questions), solution.problem.title
         assert all(n in key for n in secret), solution.problem.title
     assert key.count("Solution") == len(solutions)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_descent_question_and_its_answer(engine, tmp_path):
+    solution = solved("descent_seed003")
+    questions = text_of(pdf.render_pdf([solution], pdf.Exam(title="Descent"), engine=engine),
+                        tmp_path)
+    key = text_of(pdf.render_pdf([solution], pdf.Exam(title="Key", answers=True),
+                                 engine=engine), tmp_path)
+    printer = DerivePrinter({"digits": solution.problem.digits,
+                             "rounding": solution.problem.rounding})
+    secret = {printer.doprint(Shown(abs(float(value)))) for it in solution.iterates[1:]
+              for value in (it.w, it.loss, it.gradient)}
+    secret = {n for n in secret if len(n.replace("0", "").replace(".", "")) >= 2}
+    assert len(secret) >= 10
+    assert not sorted(n for n in secret if n in questions)
+    flat = " ".join(key.split())
+    assert all(n in flat for n in secret)
+    assert "Solution" not in questions and "After 5 steps" in flat
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -219,9 +239,9 @@ def test_cli_pdf_errors(tmp_path):
                           "--out", str(tmp_path)], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "titel" in bad.stderr and "unknown key" in bad.stderr
     other = subprocess.run([DERIVE, "pdf", str(PROBLEMS / "mazur.yaml"),
-                            str(PROBLEMS / "descent_seed003.yaml"), "--out",
+                            str(PROBLEMS / "derivative_sigmoid.yaml"), "--out",
                             str(tmp_path / "other")], capture_output=True, text=True,
                            check=False)
     assert other.returncode == 2 and not (tmp_path / "other").exists()
-    assert "kind 'descent' cannot be printed" in other.stderr
-    assert "network and graph problems can" in other.stderr
+    assert "kind 'derivative' cannot be printed" in other.stderr
+    assert "network, graph and descent problems can" in other.stderr
