@@ -91,7 +91,8 @@ def pdf(problems: tuple[Path, ...], answers: bool, engine: str | None, out_dir: 
         config_file: Path | None, plots: bool, stem: str | None,
         template_dir: Path | None) -> None:
     """Write one PDF of every PROBLEM file as an exam: the question sheet NAME.pdf, or
-    with --answers the answer key NAME-answers.pdf, into --out."""
+    with --answers the answer key NAME-answers.pdf, into --out. Network, graph and
+    descent problems can be questions."""
     from . import pdf as printing
     from .solution import solve as solve_problem
     from .spec import load_problem

@@ -2,10 +2,11 @@
 
 The pipeline, one stage per function:
 
-1. :func:`question_view` — each solution becomes a question: its statement (the
-   network, the given values, the diagram, what to compute) and, for the answer
-   key, its worked solution; a problem kind registers its own view builder in
-   :data:`QUESTION_VIEWS` and its body template ``exam_<kind>.<tex|typ>.j2``;
+1. :func:`question_view` — each solution becomes a question: its statement (a
+   network's or graph's diagram, the given values, what to compute) and, for the
+   answer key, its worked solution; a problem kind (network, graph, descent) registers
+   its view builder in :data:`QUESTION_VIEWS` and its body template
+   ``exam_<kind>.<tex|typ>.j2``;
 2. :func:`write_source` — the templates ``exam.tex.j2`` / ``exam.typ.j2`` render the
    document into a temporary folder, with the plots it includes;
 3. :func:`compile_latex` (latexmk or pdflatex, never with shell escape, files read
