@@ -137,12 +137,13 @@ class GraphSolution(KindSolution):
         return {g.target: float(g.approx) for g in graph.gradients}
 
     def pictures(self, stem: str) -> dict[str, str]:
-        return {f"{stem}.svg": self.render("svg", stem=stem)}
+        return {f"{stem}.svg": self.svg(self.picture())}
 
-    def svg(self, *, numbers: bool = True) -> str:
-        """The picture as SVG; without the values and gradients for a question sheet."""
+    def svg(self, picture: dict) -> str:
+        """A picture from :meth:`picture` as SVG (without the rest of the view)."""
         return self.render_template("graph.svg.j2", "svg", {
-            **self.view(self.default_stem), "picture": self.picture(numbers=numbers)})
+            "title": self.problem.title, "output_plain": self.derivation.graph.output,
+            "picture": picture})
 
     def printer(self, engine: str = "tex"):
         """The printer of this graph's mathematics: ``tex`` (LaTeX) or ``typ`` (Typst)."""

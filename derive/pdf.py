@@ -169,11 +169,11 @@ def graph_question(solution, *, engine: str, exam: Exam, number: int) -> dict:
     """
     syntax = "typ" if engine == "typst" else "tex"
     figure = f"graph-{number}.svg"
-    files = ([PlotFile(figure, "", solution.svg(numbers=exam.answers).encode("utf-8"))]
+    picture = solution.picture(numbers=exam.answers)
+    files = ([PlotFile(figure, "", solution.svg(picture).encode("utf-8"))]
              if engine == "typst" else [])
     return {"kind": "graph", "view": solution.view(solution.default_stem, engine=syntax),
-            "picture": solution.picture(numbers=exam.answers), "figure": figure,
-            "plots": [], "files": files}
+            "picture": picture, "figure": figure, "plots": [], "files": files}
 
 
 def descent_question(solution, *, engine: str, exam: Exam, number: int) -> dict:
